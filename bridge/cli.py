@@ -1,0 +1,102 @@
+"""The `worldbridge` command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+
+from bridge.protocol import Limits
+
+EXAMPLES = {
+    "serve": """examples:
+  worldbridge serve                                  # the default model on tcp://127.0.0.1:5557
+  worldbridge serve --world maze                     # the procedural ground-truth maze
+  worldbridge serve --world runs/mymodel --device cuda
+  WORLDBRIDGE_TOKEN=s3cret worldbridge serve --bind tcp://0.0.0.0:5557   # LAN needs a token""",
+    "bench": """examples:
+  worldbridge bench --world maze --json
+  worldbridge bench --world default --frames 500 --width 128 --height 128 --format jpeg""",
+}
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from bridge.daemon import Daemon, DaemonConfig
+    from bridge.worlds import load_world
+
+    limits = Limits(max_sessions=args.max_sessions, idle_timeout_s=args.idle_timeout,
+                    max_message_bytes=args.max_message_bytes)
+    try:
+        world = load_world(args.world, device=args.device)
+        daemon = Daemon(world, DaemonConfig(args.bind, limits, args.token), fov_deg=getattr(world, "fov_deg", 60.0))
+    except Exception as e:  # bad world spec, corrupt checkpoint, port in use, refused bind
+        print(f"worldbridge serve: {e}", file=sys.stderr)
+        return 2
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: daemon.request_stop())
+    print(f"worldbridge: serving {world.name} on {daemon.address}", flush=True)
+    daemon.serve_forever()
+    logging.getLogger("worldbridge").info("stopped after %d frames", daemon.frames_sent)
+    return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from bridge import bench
+
+    serve_args = ["--device", args.device]
+    with tqdm(total=args.frames, desc="bench", unit="frame", disable=args.json or not sys.stderr.isatty()) as bar:
+        result = bench.run(args.world, args.frames, args.width, args.height, args.format, serve_args, bar.update)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        lat, ovh = result["latency_ms"], result["daemon_overhead_ms"]
+        print(f"{result['world']} {result['width']}x{result['height']} {result['format']}: "
+              f"{result['fps']} fps, input-to-frame p50 {lat['p50']} / p95 {lat['p95']} / p99 {lat['p99']} ms, "
+              f"daemon overhead p50 {ovh['p50']} ms")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="worldbridge", description="Serve interactive world models to game engines.")
+    p.add_argument("--log-level", default=os.environ.get("WORLDBRIDGE_LOG", "INFO"))
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def command(name: str, help: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help, description=help, epilog=EXAMPLES.get(name),
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+
+    s = command("serve", "Run the world daemon (ZeroMQ ROUTER, protocol in docs/protocol.md).")
+    s.add_argument("--world", default="default", help="maze, maze:LEVEL_SEED, default, or a model directory")
+    s.add_argument("--bind", default="tcp://127.0.0.1:5557", help="ZeroMQ endpoint (loopback unless --token)")
+    s.add_argument("--token", default=os.environ.get("WORLDBRIDGE_TOKEN", ""), help="required in every hello")
+    s.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 (neural worlds)")
+    s.add_argument("--max-sessions", type=int, default=Limits.max_sessions)
+    s.add_argument("--idle-timeout", type=float, default=Limits.idle_timeout_s, help="seconds")
+    s.add_argument("--max-message-bytes", type=int, default=Limits.max_message_bytes)
+    s.set_defaults(func=_serve)
+
+    b = command("bench", "Start a daemon and measure it through the real protocol on loopback.")
+    b.add_argument("--world", default="default")
+    b.add_argument("--frames", type=int, default=1000)
+    b.add_argument("--width", type=int, default=128)
+    b.add_argument("--height", type=int, default=128)
+    b.add_argument("--format", default="rgb8", choices=["rgb8", "rgba8", "jpeg"])
+    b.add_argument("--device", default="cpu")
+    b.add_argument("--json", action="store_true", help="print one JSON object")
+    b.set_defaults(func=_bench)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

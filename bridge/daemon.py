@@ -1,0 +1,348 @@
+"""The world daemon: a ZeroMQ ROUTER serving many sessions of one world.
+
+Two threads:
+- the socket thread owns the ROUTER; it decodes and validates messages, updates sessions (newest input wins,
+  credits), answers handshakes, pings and errors at once, and forwards finished frames to their clients;
+- the stepping thread waits until some session holds a credit, steps all such sessions in one batch through
+  the world, encodes each frame as its client asked, and hands the messages to the socket thread over an
+  inproc socket (ZeroMQ sockets are not thread-safe, so only one thread touches the ROUTER).
+
+A session is stepped only against a credit and never twice at once, so nothing queues anywhere.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import zmq
+
+from bridge import poses, protocol
+from bridge.protocol import ErrorCode, Limits, ProtocolError
+from bridge.session import PendingReset, Session, decode_image
+from runtime.world import Action, Frame, World
+
+log = logging.getLogger("worldbridge.daemon")
+
+HEARTBEAT_IVL_MS = 10_000
+HEARTBEAT_TIMEOUT_MS = 60_000
+
+
+@dataclass(frozen=True)
+class DaemonConfig:
+    bind: str = "tcp://127.0.0.1:5557"
+    limits: Limits = Limits()
+    token: str = ""  # required in hello when set; required for non-loopback binds
+
+
+def check_bind(bind: str, token: str) -> None:
+    """Refuse to listen beyond this machine without authentication."""
+    if bind.startswith(("ipc://", "inproc://")):
+        return
+    if not bind.startswith("tcp://"):
+        raise ValueError(f"unsupported bind address {bind!r}: use tcp://HOST:PORT")
+    host = bind[len("tcp://"):].rsplit(":", 1)[0].strip("[]")
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False  # an interface name or "*"
+    if not loopback and not token:
+        raise ValueError(
+            f"refusing to bind {bind}: only loopback addresses are allowed without authentication "
+            "(set a token with --token or WORLDBRIDGE_TOKEN)"
+        )
+
+
+class Daemon:
+    """Serve `world` on `config.bind` until stop() is called. Use serve_forever() or start()/stop()."""
+
+    def __init__(self, world: World, config: DaemonConfig = DaemonConfig(), fov_deg: float = 60.0):
+        check_bind(config.bind, config.token)
+        self.world, self.config, self.limits, self.fov_deg = world, config, config.limits, fov_deg
+        self._sessions: dict[bytes, Session] = {}
+        self._closing: list[bytes] = []  # episodes the stepping thread must close in the world
+        self._lock = threading.Condition()
+        self._stop = threading.Event()
+        self._ctx = zmq.Context()
+        self._router = self._ctx.socket(zmq.ROUTER)
+        self._router.setsockopt(zmq.LINGER, 0)
+        self._router.setsockopt(zmq.MAXMSGSIZE, 2 * self.limits.max_message_bytes)
+        self._router.setsockopt(zmq.HEARTBEAT_IVL, HEARTBEAT_IVL_MS)
+        self._router.setsockopt(zmq.HEARTBEAT_TIMEOUT, HEARTBEAT_TIMEOUT_MS)
+        self._router.setsockopt(zmq.HEARTBEAT_TTL, HEARTBEAT_TIMEOUT_MS)
+        self._router.bind(config.bind)
+        self.address = self._router.getsockopt_string(zmq.LAST_ENDPOINT)
+        inproc = f"inproc://frames-{id(self)}"
+        self._out_pull = self._ctx.socket(zmq.PULL)
+        self._out_pull.bind(inproc)
+        self._out_push = self._ctx.socket(zmq.PUSH)
+        self._out_push.connect(inproc)
+        self._threads: list[threading.Thread] = []
+        self.frames_sent = 0
+
+    # ------------------------------------------------------------------------------------------ lifecycle
+
+    def start(self) -> Daemon:
+        for target, name in ((self._socket_loop, "wb-socket"), (self._step_loop, "wb-step")):
+            t = threading.Thread(target=target, name=name, daemon=True)
+            t.start()
+            self._threads.append(t)
+        log.info("serving %s on %s", self.world.name, self.address)
+        return self
+
+    def request_stop(self) -> None:
+        """Ask the threads to finish (safe from a signal handler); stop() or serve_forever() joins them."""
+        self._stop.set()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        with self._lock:
+            self._lock.notify_all()
+        for t in self._threads:
+            t.join(timeout)
+        self._threads.clear()
+
+    def serve_forever(self) -> None:
+        self.start()
+        try:
+            while not self._stop.wait(0.2):
+                pass
+        finally:
+            self.stop()
+
+    # ------------------------------------------------------------------------------------ socket thread
+
+    def _socket_loop(self) -> None:
+        poller = zmq.Poller()
+        poller.register(self._router, zmq.POLLIN)
+        poller.register(self._out_pull, zmq.POLLIN)
+        next_reap = time.monotonic() + 1.0
+        try:
+            while not self._stop.is_set():
+                events = dict(poller.poll(100))
+                if self._out_pull in events:
+                    for _ in range(64):  # forward what the stepper finished, without starving input
+                        try:
+                            parts = self._out_pull.recv_multipart(zmq.NOBLOCK, copy=False)
+                        except zmq.Again:
+                            break
+                        self._router.send_multipart(parts, copy=False)
+                        self.frames_sent += 1
+                if self._router in events:
+                    for _ in range(256):
+                        try:
+                            parts = self._router.recv_multipart(zmq.NOBLOCK)
+                        except zmq.Again:
+                            break
+                        self._on_message(parts[0], parts[1:])
+                if time.monotonic() >= next_reap:
+                    self._reap_idle()
+                    next_reap = time.monotonic() + 1.0
+            self._say_goodbye()
+        finally:
+            self._router.close(0)
+            self._out_pull.close(0)
+
+    def _send(self, identity: bytes, msg: dict[str, Any], payload: bytes | None = None) -> None:
+        frames = [identity, protocol.pack(msg)] + ([payload] if payload is not None else [])
+        self._router.send_multipart(frames)
+
+    def _on_message(self, identity: bytes, frames: list[bytes]) -> None:
+        try:
+            msg, payload = protocol.parse(frames, self.limits)
+            if msg["type"] == "hello":
+                self._on_hello(identity, msg)
+                return
+            with self._lock:
+                session = self._sessions.get(identity)
+                if session is None:
+                    raise ProtocolError(ErrorCode.NO_SESSION, "send hello first", msg["type"])
+                session.last_seen = time.monotonic()
+                reply = self._on_session_message(session, msg, payload)
+                self._lock.notify_all()
+            if reply is not None:
+                self._send(identity, reply)
+        except ProtocolError as e:
+            log.info("client %s: %s", identity.hex(), e)
+            self._send(identity, protocol.error(e.code, e.message, e.ref))
+
+    def _on_hello(self, identity: bytes, msg: dict[str, Any]) -> None:
+        if msg["major"] != protocol.MAJOR:
+            raise ProtocolError(
+                ErrorCode.VERSION, f"daemon speaks protocol {protocol.MAJOR}.{protocol.MINOR}, "
+                f"client {msg['major']}.{msg['minor']}", "hello")
+        if self.config.token and not hmac.compare_digest(msg["token"].encode(), self.config.token.encode()):
+            raise ProtocolError(ErrorCode.UNAUTHORIZED, "missing or wrong token", "hello")
+        if self._stop.is_set():
+            raise ProtocolError(ErrorCode.UNAVAILABLE, "daemon is shutting down", "hello")
+        width, height = self.world.frame_size(msg["width"], msg["height"])
+        row_order = "top_down" if msg["format"] == "jpeg" else msg["row_order"]
+        with self._lock:
+            if identity in self._sessions:  # a second hello replaces the session
+                self._drop(identity)
+            if len(self._sessions) >= self.limits.max_sessions:
+                raise ProtocolError(ErrorCode.UNAVAILABLE, f"{self.limits.max_sessions} sessions already", "hello")
+            session = Session(
+                identity, os.urandom(4).hex(), msg["client"], msg["engine"], width, height, msg["format"],
+                row_order, msg["jpeg_quality"], credits=msg["credits"], reset=PendingReset(msg["seed"], reply=False),
+            )
+            self._sessions[identity] = session
+            self._lock.notify_all()
+        log.info("session %s opened: %s engine=%s %dx%d %s (%d sessions)", session.sid, session.client,
+                 session.engine, width, height, session.format, len(self._sessions))
+        self._send(identity, protocol.welcome(session.sid, self.world.name, width, height, session.format,
+                                              row_order, session.jpeg_quality, self.fov_deg, self.limits))
+
+    def _on_session_message(self, session: Session, msg: dict[str, Any], payload: bytes | None) -> dict | None:
+        """Handle a validated message of a handshaken session (lock held). Returns a direct reply or None."""
+        kind = msg["type"]
+        if kind == "input":
+            session.apply_input(msg)
+        elif kind == "credit":
+            session.credits = min(self.limits.max_credits, session.credits + msg["n"])
+        elif kind == "reset":
+            pose = poses.to_canonical(session.engine, msg["pose"]["p"], msg["pose"]["q"]) if msg["pose"] else None
+            image = decode_image(msg["image"], payload) if msg["image"] else None
+            session.reset = PendingReset(msg["seed"], pose, image, reply=True)
+            session.pose = None  # a new episode starts from its start pose, not the last engine pose
+        elif kind == "ping":
+            return protocol.pong(msg["t"], time.time())
+        elif kind == "bye":
+            self._drop(session.identity)
+            log.info("session %s closed by client", session.sid)
+            return protocol.bye()
+        return None
+
+    def _drop(self, identity: bytes) -> None:
+        """Remove a session (lock held); the stepping thread closes its episode in the world."""
+        if self._sessions.pop(identity, None) is not None:
+            self._closing.append(identity)
+
+    def _reap_idle(self) -> None:
+        deadline = time.monotonic() - self.limits.idle_timeout_s
+        with self._lock:
+            idle = [s for s in self._sessions.values() if s.last_seen < deadline]
+            for s in idle:
+                self._drop(s.identity)
+            self._lock.notify_all()
+        for s in idle:
+            log.info("session %s expired after %.0f s idle", s.sid, self.limits.idle_timeout_s)
+            self._send(s.identity, protocol.error(ErrorCode.EXPIRED, "session idle too long; send hello again"))
+
+    def _say_goodbye(self) -> None:
+        with self._lock:
+            identities = list(self._sessions)
+        for identity in identities:
+            self._send(identity, protocol.bye())
+
+    # ---------------------------------------------------------------------------------- stepping thread
+
+    def _step_loop(self) -> None:
+        try:
+            while not self._stop.is_set():
+                with self._lock:
+                    while not self._stop.is_set() and not self._closing and not self._ready():
+                        self._lock.wait(0.5)
+                    closing, self._closing = self._closing, []
+                    jobs = [Job.take(s) for s in self._ready()]
+                for identity in closing:
+                    self.world.close(identity)
+                if jobs:
+                    self._step(jobs)
+        finally:
+            self._out_push.close(0)
+
+    def _ready(self) -> list[Session]:
+        """Sessions with work for the world: a frame to make (a credit) or a reset to apply."""
+        return [s for s in self._sessions.values() if not s.in_flight and (s.credits > 0 or s.reset)]
+
+    def _step(self, jobs: list[Job]) -> None:
+        started, everything = time.monotonic(), jobs
+        for job in jobs:
+            if job.reset is not None:
+                self._reset_world(job.session, job.reset)
+        jobs = [job for job in jobs if job.action is not None]
+        try:
+            frames = self.world.step({job.session.identity: job.action for job in jobs}) if jobs else {}
+        except Exception:
+            frames = self._step_one_by_one(jobs)
+        step_ms = (time.monotonic() - started) * 1e3
+        for job in jobs:
+            frame = frames.get(job.session.identity)
+            if frame is not None:
+                self._emit(job, frame, started, step_ms)
+                job.session.frame_seq += 1
+        with self._lock:
+            for job in everything:
+                job.session.in_flight = False
+            self._lock.notify_all()
+
+    def _step_one_by_one(self, jobs: list[Job]) -> dict[bytes, Frame]:
+        """A batch failed: step each session alone so only the culprit's client hears of it."""
+        frames = {}
+        for job in jobs:
+            s = job.session
+            try:
+                frames.update(self.world.step({s.identity: job.action}))
+            except Exception as e:
+                log.exception("world failed stepping session %s", s.sid)
+                self._push(s, protocol.error(ErrorCode.WORLD_ERROR, f"world step failed: {e}; episode reset"))
+                with self._lock:
+                    s.reset = s.reset or PendingReset(0)
+        return frames
+
+    def _reset_world(self, s: Session, reset: PendingReset) -> None:
+        try:
+            self.world.reset(s.identity, reset.seed, s.width, s.height, reset.pose, reset.image)
+        except Exception as e:
+            log.exception("world failed resetting session %s", s.sid)
+            self._push(s, protocol.error(ErrorCode.WORLD_ERROR, f"reset failed: {e}; started from seed 0", "reset"))
+            self.world.reset(s.identity, 0, s.width, s.height)
+        if reset.reply:
+            s.episode += 1
+            self._push(s, protocol.reset_ok(s.episode, reset.seed))
+
+    def _emit(self, job: Job, frame: Frame, started: float, step_ms: float) -> None:
+        s = job.session
+        t0 = time.monotonic()
+        pixels = s.encode(frame.pixels)
+        encode_ms = (time.monotonic() - t0) * 1e3
+        queue_ms = max(0.0, (started - job.input_arrived) * 1e3) if job.input_seq >= 0 else 0.0
+        h, w = frame.pixels.shape[:2]
+        header = protocol.frame(
+            s.frame_seq, job.input_seq, job.input_t, s.episode, w, h, s.format, s.row_order,
+            s.wire_pose(frame.pose), {"queue_ms": queue_ms, "step_ms": step_ms, "encode_ms": encode_ms},
+        )
+        self._push(s, header, pixels)
+
+    def _push(self, s: Session, msg: dict, payload: bytes | memoryview | None = None) -> None:
+        frames = [s.identity, protocol.pack(msg)] + ([payload] if payload is not None else [])
+        self._out_push.send_multipart(frames, copy=False)
+
+
+@dataclass
+class Job:
+    """One session's share of a batch, snapshotted under the lock so the socket thread can go on."""
+
+    session: Session
+    reset: PendingReset | None
+    action: Action | None  # None: only the reset, no credit for a frame
+    input_seq: int
+    input_t: float
+    input_arrived: float
+
+    @staticmethod
+    def take(s: Session) -> Job:
+        s.in_flight = True
+        reset, s.reset = s.reset, None
+        action = None
+        if s.credits > 0:
+            s.credits -= 1
+            action = s.take_action()
+        return Job(s, reset, action, s.input_seq, s.input_t, s.input_arrived)

@@ -1,0 +1,27 @@
+"""Turn a --world argument into a World: "maze", "maze:LEVEL_SEED", "default", or a checkpoint directory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from runtime.world import World
+
+DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "models" / "default"
+
+
+def load_world(spec: str, device: str = "cpu", steps: int | None = None) -> World:
+    if spec == "maze" or spec.startswith("maze:"):
+        from runtime.maze import MazeWorld
+
+        level = spec.partition(":")[2]
+        if level and not level.lstrip("-").isdigit():
+            raise ValueError(f"--world {spec}: the maze level seed must be an integer")
+        return MazeWorld(level_seed=int(level or 0))
+    path = DEFAULT_MODEL if spec == "default" else Path(spec)
+    if not path.is_dir():
+        raise ValueError(f"--world {spec}: not 'maze', 'maze:SEED', 'default' or a model directory")
+    if not (path / "config.yaml").is_file():
+        raise ValueError(f"--world {spec}: {path} has no config.yaml, so it is not a WorldBridge model directory")
+    from runtime.neural_world import NeuralWorld
+
+    return NeuralWorld(path, device=device, steps=steps)

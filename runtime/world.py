@@ -1,0 +1,82 @@
+"""The one interface between the daemon and anything that produces frames.
+
+A world hosts many episodes at once (one per client session), each identified by an opaque hashable key.
+`step` advances every given episode by one frame; worlds that can batch (the neural model, the maze's
+vectorised renderer) do all of them in one call.
+
+Camera convention everywhere in runtime/: OpenCV camera-to-world 4x4 matrices (camera x right, y down,
+z forward) in the canonical world frame: x east, y down, z north. The floor is the plane y = 0, so a point
+h units above the floor has y = -h. Engines' conventions are converted in bridge/poses.py, nowhere else.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Hashable
+from dataclasses import dataclass
+
+import numpy as np
+
+BUTTON_RUN = 1 << 0  # bit 0 of Action.buttons: move faster
+
+
+@dataclass(frozen=True)
+class Action:
+    """Controller state for one step.
+
+    move: (strafe right, forward), each in [-1, 1].
+    look: (yaw right, pitch up) in degrees, accumulated since the previous step.
+    buttons: bitmask (BUTTON_RUN, ...).
+    pose: optional (4, 4) float64 camera-to-world (OpenCV, canonical world). When given, the camera is placed
+        there and move/look are ignored for positioning (the engine owns the camera).
+    fov_deg: optional vertical field of view in degrees; the world's default when None.
+    """
+
+    move: tuple[float, float] = (0.0, 0.0)
+    look: tuple[float, float] = (0.0, 0.0)
+    buttons: int = 0
+    pose: np.ndarray | None = None
+    fov_deg: float | None = None
+
+
+IDLE = Action()
+
+
+@dataclass
+class Frame:
+    """What one step of one episode produced."""
+
+    pixels: np.ndarray  # (H, W, 3) uint8 RGB, first row = top of the image
+    pose: np.ndarray  # (4, 4) camera-to-world of this frame, OpenCV, canonical world
+
+
+class World(ABC):
+    """Many episodes of one world. Implementations need not be thread-safe: the daemon calls them from one
+    stepping thread only."""
+
+    name: str = "world"
+
+    @abstractmethod
+    def frame_size(self, width: int, height: int) -> tuple[int, int]:
+        """The (width, height) this world will actually render when a client asks for (width, height)."""
+
+    @abstractmethod
+    def reset(
+        self,
+        key: Hashable,
+        seed: int,
+        width: int,
+        height: int,
+        pose: np.ndarray | None = None,
+        image: np.ndarray | None = None,
+    ) -> None:
+        """Start (or restart) episode `key`. `pose` is a start camera-to-world; `image` an optional (H, W, 3)
+        uint8 start frame, used by worlds that can begin from an image. Same seed and inputs -> same frames."""
+
+    @abstractmethod
+    def step(self, actions: dict[Hashable, Action]) -> dict[Hashable, Frame]:
+        """Advance each episode in `actions` by one frame; returns one Frame per key."""
+
+    @abstractmethod
+    def close(self, key: Hashable) -> None:
+        """Forget episode `key` (no error if unknown)."""
