@@ -11,10 +11,10 @@ READY_PREFIX = "worldbridge: serving "
 
 
 class DaemonProcess:
-    """A daemon in its own process, bound to an ephemeral loopback port. Use as a context manager."""
+    """A daemon in its own process (by default on an ephemeral loopback port). Use as a context manager."""
 
-    def __init__(self, world: str = "maze", *args: str, timeout: float = 120.0):
-        cmd = [sys.executable, "-m", "bridge.cli", "serve", "--world", world, "--bind", "tcp://127.0.0.1:0", *args]
+    def __init__(self, world: str = "maze", *args: str, bind: str = "tcp://127.0.0.1:0", timeout: float = 120.0):
+        cmd = [sys.executable, "-m", "bridge.cli", "serve", "--world", world, "--bind", bind, *args]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         self.log: deque[str] = deque(maxlen=200)
         ready = threading.Event()
