@@ -24,7 +24,7 @@ def _pcts(xs: list[float]) -> dict[str, float]:
     return {f"p{q}": round(float(np.percentile(a, q)), 3) for q in (50, 95, 99)}
 
 
-def _walk(i: int) -> tuple[tuple[float, float], tuple[float, float]]:
+def scripted_input(i: int) -> tuple[tuple[float, float], tuple[float, float]]:
     """A scripted player: walk, turn, strafe, look around (so the world does real work)."""
     phase = (i // 40) % 4
     move = [(0.0, 1.0), (0.5, 0.5), (-1.0, 0.0), (0.0, -0.5)][phase]
@@ -35,13 +35,13 @@ def drive(address: str, frames: int, width: int, height: int, fmt: str, progress
     with Client(address, width=width, height=height, format=fmt, name="bench") as c:
         c.grant(4)
         for i in range(20):  # warm-up
-            c.send_input(*_walk(i))
+            c.send_input(*scripted_input(i))
             c.recv_frame()
             c.grant(1)
         latencies, steps = [], []
         t0 = time.perf_counter()
         for i in range(frames):
-            c.send_input(*_walk(i))
+            c.send_input(*scripted_input(i))
             f = c.recv_frame()
             c.grant(1)
             latencies.append(f.latency_ms)
@@ -54,7 +54,7 @@ def drive(address: str, frames: int, width: int, height: int, fmt: str, progress
         overhead, encode = [], []
         for i in range(min(frames, 200)):
             t = time.perf_counter()
-            c.send_input(*_walk(i))
+            c.send_input(*scripted_input(i))
             c.grant(1)
             f = c.recv_frame()
             rtt = (time.perf_counter() - t) * 1e3

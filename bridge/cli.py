@@ -10,6 +10,7 @@ import signal
 import sys
 
 from bridge.protocol import Limits
+from bridge.worlds import default_world
 
 EXAMPLES = {
     "serve": """examples:
@@ -17,6 +18,9 @@ EXAMPLES = {
   worldbridge serve --world maze                     # the procedural ground-truth maze
   worldbridge serve --world runs/mymodel --device cuda
   WORLDBRIDGE_TOKEN=s3cret worldbridge serve --bind tcp://0.0.0.0:5557   # LAN needs a token""",
+    "demo": """examples:
+  worldbridge demo                                   # default world, 160 frames -> out/demo.gif
+  worldbridge demo --world maze --frames 64 --out /tmp/maze.gif""",
     "bench": """examples:
   worldbridge bench --world maze --json
   worldbridge bench --world default --frames 500 --width 128 --height 128 --format jpeg""",
@@ -61,6 +65,19 @@ def _bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _demo(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from tqdm import tqdm
+
+    from bridge import demo
+
+    with tqdm(total=args.frames, desc=f"demo ({args.world})", unit="frame") as bar:
+        result = demo.run(args.world, args.frames, args.size, Path(args.out), bar.update)
+    print(json.dumps(result))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="worldbridge", description="Serve interactive world models to game engines.")
     p.add_argument("--log-level", default=os.environ.get("WORLDBRIDGE_LOG", "INFO"))
@@ -71,7 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
                               formatter_class=argparse.RawDescriptionHelpFormatter)
 
     s = command("serve", "Run the world daemon (ZeroMQ ROUTER, protocol in docs/protocol.md).")
-    s.add_argument("--world", default="default", help="maze, maze:LEVEL_SEED, default, or a model directory")
+    s.add_argument("--world", default=default_world(),
+                   help="maze, maze:LEVEL_SEED, default (the shipped model), or a model directory")
     s.add_argument("--bind", default="tcp://127.0.0.1:5557", help="ZeroMQ endpoint (loopback unless --token)")
     s.add_argument("--token", default=os.environ.get("WORLDBRIDGE_TOKEN", ""), help="required in every hello")
     s.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 (neural worlds)")
@@ -80,8 +98,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--max-message-bytes", type=int, default=Limits.max_message_bytes)
     s.set_defaults(func=_serve)
 
+    d = command("demo", "Serve a world, walk a scripted route through it over the protocol, save a GIF.")
+    d.add_argument("--world", default=default_world(), help="default: the shipped model (else the maze)")
+    d.add_argument("--frames", type=int, default=160)
+    d.add_argument("--size", type=int, default=128, help="requested frame width and height")
+    d.add_argument("--out", default="out/demo.gif")
+    d.set_defaults(func=_demo)
+
     b = command("bench", "Start a daemon and measure it through the real protocol on loopback.")
-    b.add_argument("--world", default="default")
+    b.add_argument("--world", default=default_world())
     b.add_argument("--frames", type=int, default=1000)
     b.add_argument("--width", type=int, default=128)
     b.add_argument("--height", type=int, default=128)

@@ -9,6 +9,11 @@ from runtime.world import World
 DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "models" / "default"
 
 
+def default_world() -> str:
+    """What --world defaults to: the shipped model when it is there, else the maze it was trained on."""
+    return "default" if (DEFAULT_MODEL / "config.yaml").is_file() else "maze"
+
+
 def load_world(spec: str, device: str = "cpu", steps: int | None = None) -> World:
     if spec == "maze" or spec.startswith("maze:"):
         from runtime.maze import MazeWorld
