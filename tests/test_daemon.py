@@ -16,14 +16,27 @@ from runtime.maze import MazeWorld
 
 
 def stream(c: Client, n: int, move=(0.0, 1.0), look=(4.0, 0.0)):
+    """Real-time use: two credits ahead, one input per frame (frames need not wait for inputs)."""
     frames = []
+    c.send_input(move, look)
     c.grant(2)
     for _ in range(n):
-        c.send_input(move, look)
         frames.append(c.recv_frame())
+        c.send_input(move, look)
         c.grant(1)
     for _ in range(2):  # drain, so the session holds no credit afterwards
         c.recv_frame()
+    return frames
+
+
+def lockstep(c: Client, n: int, move=(0.0, 1.0), look=(4.0, 0.0)):
+    """Each frame answers exactly one input: the input goes out before the credit that pays for its frame."""
+    frames = []
+    for _ in range(n):
+        seq = c.send_input(move, look)
+        c.grant(1)
+        frames.append(c.recv_frame())
+        assert frames[-1].header["input_seq"] == seq
     return frames
 
 
@@ -66,16 +79,40 @@ def test_credits_are_honoured(maze_daemon):
         assert [c.recv_frame().header["seq"] for _ in range(2)] == [3, 4]
         with pytest.raises(TimeoutError):
             c.recv_frame(timeout=0.3)
-        for _ in range(5):
-            c.grant(16)  # outstanding credits are capped at max_credits
-        got = 0
-        while True:
-            try:
-                c.recv_frame(timeout=0.5)
-                got += 1
-            except TimeoutError:
-                break
-        assert got == 16
+
+
+class GatedMaze(MazeWorld):
+    """The maze, with a step that waits for a gate: lets a test hold the stepping thread still."""
+
+    def __init__(self):
+        super().__init__()
+        self.gate, self.entered = threading.Event(), threading.Event()
+
+    def step(self, actions):
+        self.entered.set()
+        self.gate.wait(10)
+        return super().step(actions)
+
+
+def test_outstanding_credits_are_capped():
+    world = GatedMaze()
+    d = Daemon(world, DaemonConfig("tcp://127.0.0.1:0")).start()
+    try:
+        with Client(d.address, width=16, height=16) as c:
+            c.grant(1)
+            assert world.entered.wait(10)  # one frame in flight, the stepper held
+            for _ in range(5):
+                c.grant(16)
+            c.ping()  # all five credit messages have been handled
+            world.gate.set()
+            got = 0
+            with pytest.raises(TimeoutError):
+                while True:
+                    c.recv_frame(timeout=1.0)
+                    got += 1
+            assert got == 1 + d.limits.max_credits
+    finally:
+        d.stop()
 
 
 def test_newest_input_wins_and_look_deltas_add_up(maze_daemon):
@@ -100,14 +137,14 @@ def test_newest_input_wins_and_look_deltas_add_up(maze_daemon):
 def test_reset_reproduces_frames(maze_daemon):
     with Client(maze_daemon.address, width=48, height=48) as c:
         ok = c.reset(seed=7)
-        first = stream(c, 10)
+        first = lockstep(c, 10)
         ok2 = c.reset(seed=7)
-        again = stream(c, 10)
+        again = lockstep(c, 10)
         assert ok2["episode"] == ok["episode"] + 1 == again[0].header["episode"]
         for a, b in zip(first, again):
             np.testing.assert_array_equal(a.image, b.image)
         c.reset(seed=8)
-        other = stream(c, 1)
+        other = lockstep(c, 1)
         assert not np.array_equal(other[0].image, first[0].image)
 
 

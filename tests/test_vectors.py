@@ -73,11 +73,13 @@ def test_raw_zmtp_client_from_vectors(maze_daemon):
         assert welcome["type"] == "welcome" and welcome["row_order"] == "bottom_up"
         c.sock.sendall(zmtp.message([(VECTORS / "input.msgpack").read_bytes()]))
         c.sock.sendall(zmtp.message([(VECTORS / "credit.msgpack").read_bytes()]))
-        for _ in range(3):
+        seen = []
+        for _ in range(5):  # 2 credits from the hello, 3 from the credit vector
             header, pixels = c.recv()
             h = msgpack.unpackb(header, raw=False)
-            assert h["type"] == "frame" and h["input_seq"] == 7 and h["input_t"] == 12.25
-            assert len(pixels) == h["width"] * h["height"] * 3 > 255  # arrives as a LONG frame
+            assert h["type"] == "frame" and len(pixels) == h["width"] * h["height"] * 3 > 255  # a LONG frame
+            seen.append((h["input_seq"], h["input_t"]))
+        assert seen[-1] == (7, 12.25) and set(seen) <= {(-1, 0.0), (7, 12.25)}
         c.sock.sendall(zmtp.message([(VECTORS / "bye.msgpack").read_bytes()]))
         assert msgpack.unpackb(c.recv()[0], raw=False) == msgpack.unpackb(
             (VECTORS / "bye_reply.msgpack").read_bytes(), raw=False)

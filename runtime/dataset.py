@@ -1,0 +1,76 @@
+"""The dataset format shared by generated maze data and engine recordings (docs/dataset.md).
+
+    DIR/meta.json              {"format": "worldbridge-dataset", "version": 1, "world", "width", "height",
+                                "fps", "fov_deg", "source", "episodes": [{"file", "frames"}, ...]}
+    DIR/ep_000000.npz          one episode:
+        frames   (T, H, W, 3) uint8   RGB, top row first
+        move     (T, 2) float32       (strafe right, forward) that produced frame t from frame t-1
+        look     (T, 2) float32       (yaw right, pitch up) degrees, same timing
+        buttons  (T,) uint32          bitmask (bit 0 = run)
+        poses    (T, 4, 4) float32    camera-to-world of frame t, OpenCV, canonical world
+        fov_deg  (T,) float32         vertical field of view of frame t
+    Row 0 of the actions is the start frame's (all zeros).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+FORMAT, VERSION = "worldbridge-dataset", 1
+FIELDS = {"frames": np.uint8, "move": np.float32, "look": np.float32, "buttons": np.uint32,
+          "poses": np.float32, "fov_deg": np.float32}
+
+
+class DatasetWriter:
+    """Appends episodes; meta.json is rewritten after each one, so a partial dataset is still valid."""
+
+    def __init__(self, out: Path, world: str, width: int, height: int, fps: float, fov_deg: float,
+                 source: str = "generated"):
+        self.out = Path(out)
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.meta = {"format": FORMAT, "version": VERSION, "world": world, "width": width, "height": height,
+                     "fps": fps, "fov_deg": fov_deg, "source": source, "episodes": []}
+
+    def add(self, episode: dict[str, np.ndarray]) -> Path:
+        t = len(episode["frames"])
+        for name in FIELDS:
+            if name not in episode or len(episode[name]) != t:
+                raise ValueError(f"episode field {name!r} missing or not {t} long")
+        name = f"ep_{len(self.meta['episodes']):06d}.npz"
+        np.savez_compressed(self.out / name, **{k: np.asarray(episode[k], d) for k, d in FIELDS.items()})
+        self.meta["episodes"].append({"file": name, "frames": t})
+        tmp = self.out / "meta.json.tmp"
+        tmp.write_text(json.dumps(self.meta, indent=1))
+        tmp.replace(self.out / "meta.json")
+        return self.out / name
+
+
+class Dataset:
+    """Read access to a dataset directory, with a clear error for anything that is not one."""
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        meta_path = self.root / "meta.json"
+        if not meta_path.is_file():
+            raise FileNotFoundError(f"{self.root} is not a WorldBridge dataset: no meta.json")
+        self.meta = json.loads(meta_path.read_text())
+        if self.meta.get("format") != FORMAT or self.meta.get("version") != VERSION:
+            raise ValueError(f"{meta_path}: not a {FORMAT} version {VERSION} file")
+
+    def __len__(self) -> int:
+        return len(self.meta["episodes"])
+
+    @property
+    def frames(self) -> int:
+        return sum(e["frames"] for e in self.meta["episodes"])
+
+    def episode(self, k: int) -> dict[str, np.ndarray]:
+        with np.load(self.root / self.meta["episodes"][k]["file"]) as z:
+            return {name: z[name] for name in FIELDS}
+
+    def __iter__(self) -> Iterator[dict[str, np.ndarray]]:
+        return (self.episode(k) for k in range(len(self)))
