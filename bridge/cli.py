@@ -21,6 +21,9 @@ EXAMPLES = {
     "demo": """examples:
   worldbridge demo                                   # default world, 160 frames -> out/demo.gif
   worldbridge demo --world maze --frames 64 --out /tmp/maze.gif""",
+    "data": """examples:
+  worldbridge data generate --world maze --episodes 200 --out data/maze
+  worldbridge data generate --world maze:3 --episodes 8 --frames 64 --size 64 --out /tmp/small""",
     "bench": """examples:
   worldbridge bench --world maze --json
   worldbridge bench --world default --frames 500 --width 128 --height 128 --format jpeg""",
@@ -78,6 +81,30 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _data(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from tqdm import tqdm
+
+    from bridge.worlds import load_world
+    from runtime.datagen import generate
+    from runtime.maze import MazeWorld
+
+    world = load_world(args.world)
+    if not isinstance(world, MazeWorld):
+        print(f"worldbridge data generate: --world must be the maze (maze or maze:SEED), got {args.world}",
+              file=sys.stderr)
+        return 2
+    out = Path(args.out)
+    if (out / "meta.json").exists() and not args.overwrite:
+        print(f"worldbridge data generate: {out} already holds a dataset (use --overwrite)", file=sys.stderr)
+        return 2
+    with tqdm(total=args.episodes * args.frames, desc="generate", unit="frame") as bar:
+        generate(world, out, args.episodes, args.frames, args.size, args.seed, progress=bar.update)
+    print(json.dumps({"out": str(out), "episodes": args.episodes, "frames": args.episodes * args.frames}))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="worldbridge", description="Serve interactive world models to game engines.")
     p.add_argument("--log-level", default=os.environ.get("WORLDBRIDGE_LOG", "INFO"))
@@ -104,6 +131,19 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--size", type=int, default=128, help="requested frame width and height")
     d.add_argument("--out", default="out/demo.gif")
     d.set_defaults(func=_demo)
+
+    g = sub.add_parser("data", help="Datasets for training.").add_subparsers(dest="data_command", required=True)
+    gen = g.add_parser("generate", help="Explore the maze with scripted players and write a dataset.",
+                       description="Explore the maze with scripted players and write a dataset (docs/dataset.md).",
+                       epilog=EXAMPLES["data"], formatter_class=argparse.RawDescriptionHelpFormatter)
+    gen.add_argument("--world", default="maze")
+    gen.add_argument("--episodes", type=int, default=100)
+    gen.add_argument("--frames", type=int, default=256, help="frames per episode (16 per second)")
+    gen.add_argument("--size", type=int, default=128)
+    gen.add_argument("--seed", type=int, default=0)
+    gen.add_argument("--out", required=True)
+    gen.add_argument("--overwrite", action="store_true")
+    gen.set_defaults(func=_data)
 
     b = command("bench", "Start a daemon and measure it through the real protocol on loopback.")
     b.add_argument("--world", default=default_world())
