@@ -82,6 +82,7 @@ class Daemon:
         self._out_pull = self._ctx.socket(zmq.PULL)
         self._out_pull.bind(inproc)
         self._out_push = self._ctx.socket(zmq.PUSH)
+        self._out_push.setsockopt(zmq.SNDTIMEO, 1000)  # never block the stepper on a socket thread that is gone
         self._out_push.connect(inproc)
         self._threads: list[threading.Thread] = []
         self.frames_sent = 0
@@ -106,7 +107,12 @@ class Daemon:
             self._lock.notify_all()
         for t in self._threads:
             t.join(timeout)
+        stuck = [t.name for t in self._threads if t.is_alive()]
         self._threads.clear()
+        if stuck:
+            log.warning("threads did not stop within %.0f s: %s", timeout, ", ".join(stuck))
+        else:
+            self._ctx.term()
 
     def serve_forever(self) -> None:
         self.start()
@@ -323,7 +329,10 @@ class Daemon:
 
     def _push(self, s: Session, msg: dict, payload: bytes | memoryview | None = None) -> None:
         frames = [s.identity, protocol.pack(msg)] + ([payload] if payload is not None else [])
-        self._out_push.send_multipart(frames, copy=False)
+        try:
+            self._out_push.send_multipart(frames, copy=False)
+        except zmq.Again:  # only when the socket thread has already stopped: the daemon is going away
+            log.debug("dropped a %s for session %s at shutdown", msg["type"], s.sid)
 
 
 @dataclass
