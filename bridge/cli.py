@@ -24,6 +24,15 @@ EXAMPLES = {
     "data": """examples:
   worldbridge data generate --world maze --episodes 200 --out data/maze
   worldbridge data generate --world maze:3 --episodes 8 --frames 64 --size 64 --out /tmp/small""",
+    "train": """examples:
+  worldbridge train runtime/configs/train_default.yaml                 # all stages; run again to resume
+  worldbridge train runtime/configs/train_default.yaml --until teacher --device cuda
+  torchrun --nproc_per_node 2 -m bridge.cli train CONFIG.yaml          # data-parallel (gloo on CPU, nccl on GPU)
+  worldbridge train CONFIG.yaml --data recordings/mylevel --init default --out runs/mylevel   # fine-tune""",
+    "eval": """examples:
+  worldbridge eval --world default --json                       # the shipped model, all metrics
+  worldbridge eval --world runs/default/model --teacher runs/default/teacher --stability-minutes 10
+  worldbridge eval --world runs/x/model --trajectories 2 --frames 65 --stability-minutes 0.5""",
     "bench": """examples:
   worldbridge bench --world maze --json
   worldbridge bench --world default --frames 500 --width 128 --height 128 --format jpeg""",
@@ -105,6 +114,52 @@ def _data(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from bridge.worlds import DEFAULT_MODEL
+    from runtime.train import TrainConfig, run
+
+    init = str(DEFAULT_MODEL) if args.init == "default" else args.init
+    try:
+        cfg = TrainConfig.load(args.config, device=args.device, out=args.out, data=args.data, init=init,
+                               precision=args.precision)
+    except (OSError, ValueError) as e:
+        print(f"worldbridge train: {e}", file=sys.stderr)
+        return 2
+    bars: dict[str, tqdm] = {}
+
+    def progress(stage: str, step: int, total: int, record: dict) -> None:
+        if stage not in bars:
+            bars[stage] = tqdm(total=total, desc=stage, unit="step", disable=os.environ.get("RANK", "0") != "0")
+        bar = bars[stage]
+        bar.update(step - bar.n)
+        bar.set_postfix(loss=record["loss"])
+
+    model = run(cfg, args.until, progress)
+    for bar in bars.values():
+        bar.close()
+    print(json.dumps({"model": str(model)}))
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from bridge.worlds import DEFAULT_MODEL
+    from runtime.evaluate import evaluate
+
+    model = DEFAULT_MODEL if args.world == "default" else Path(args.world)
+    teacher = args.teacher or (model.parent / "teacher" if (model.parent / "teacher").is_dir() else None)
+    out = Path(args.out)
+    report = evaluate(model, teacher, out, args.trajectories, args.frames, args.stability_minutes, args.gifs,
+                      args.device, progress=lambda what: print(f"eval: {what}", file=sys.stderr, flush=True))
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "eval.json").write_text(json.dumps(report, indent=1))
+    print(json.dumps(report) if args.json else json.dumps(report, indent=1))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="worldbridge", description="Serve interactive world models to game engines.")
     p.add_argument("--log-level", default=os.environ.get("WORLDBRIDGE_LOG", "INFO"))
@@ -144,6 +199,28 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--out", required=True)
     gen.add_argument("--overwrite", action="store_true")
     gen.set_defaults(func=_data)
+
+    t = command("train", "Train a world model (autoencoder, diffusion-forcing teacher, self-rollout student).")
+    t.add_argument("config", help="training YAML (see runtime/configs/train_default.yaml)")
+    t.add_argument("--until", default="student", choices=["autoencoder", "teacher", "student"])
+    t.add_argument("--device", help="override the config: cpu, cuda, cuda:1")
+    t.add_argument("--precision", choices=["float32", "bfloat16", "float16"], help="override the config")
+    t.add_argument("--out", help="override the config's run directory")
+    t.add_argument("--data", help="override the config's dataset directory")
+    t.add_argument("--init", help="start from a trained model directory ('default' = the shipped model)")
+    t.set_defaults(func=_train)
+
+    e = command("eval", "Score a model against the maze's ground truth (PSNR/SSIM, baselines, stability).")
+    e.add_argument("--world", default="default", help="model directory, or 'default'")
+    e.add_argument("--teacher", help="many-step teacher to compare with (default: <model>/../teacher if any)")
+    e.add_argument("--trajectories", type=int, default=8)
+    e.add_argument("--frames", type=int, default=257, help="frames per trajectory (start + rollout)")
+    e.add_argument("--stability-minutes", type=float, default=10.0)
+    e.add_argument("--gifs", type=int, default=3, help="side-by-side GIFs to write")
+    e.add_argument("--out", default="out/eval")
+    e.add_argument("--device", default="cpu")
+    e.add_argument("--json", action="store_true", help="one line of JSON")
+    e.set_defaults(func=_eval)
 
     b = command("bench", "Start a daemon and measure it through the real protocol on loopback.")
     b.add_argument("--world", default=default_world())
