@@ -1,0 +1,383 @@
+// Shows a world model hosted by a WorldBridge daemon: sends the player's input (and optionally the camera pose)
+// at a fixed rate, and on the main thread uploads the newest frame into a RenderTexture that a RawImage or a
+// Renderer can show. All networking runs on WorldBridgeClient's own thread; nothing here blocks on it.
+using System;
+using UnityEngine;
+using UnityEngine.Events;
+using UnityEngine.UI;
+using WorldBridge.Core;
+
+namespace WorldBridge
+{
+    [Serializable] public class FrameEvent : UnityEvent<RenderTexture> { }
+    /// <summary>(code, "name: message") of an error from the daemon; code 0 for one the client detected.</summary>
+    [Serializable] public class ErrorEvent : UnityEvent<int, string> { }
+
+    [AddComponentMenu("WorldBridge/World Model View")]
+    [DisallowMultipleComponent]
+    public class WorldModelView : MonoBehaviour
+    {
+        [Header("Daemon")]
+        [Tooltip("Where `worldbridge serve` listens")]
+        public string address = "tcp://127.0.0.1:5557";
+        [Tooltip("World the daemon serves (informational: the daemon decides; the editor's Start local daemon uses it)")]
+        public string world = "maze";
+        [Tooltip("Authentication token, when the daemon was started with one")]
+        public string token = "";
+        [Tooltip("Log connection events to the console")]
+        public bool verboseLogging = false;
+
+        [Header("Frames")]
+        [Min(1)] public int width = 256;
+        [Min(1)] public int height = 256;
+        public PixelFormat format = PixelFormat.Rgb8;
+        [Range(1, 100)] public int jpegQuality = 85;
+        [Tooltip("Frames the daemon may have in flight for us (1-3)")]
+        [Range(1, 16)] public int credits = 2;
+        [Tooltip("Ask for frames no faster than this component shows them (saves the daemon's time)")]
+        public bool paceToDisplay = true;
+        [Tooltip("Seed of the first episode")]
+        public int seed = 0;
+
+        [Header("Input")]
+        public bool captureInput = true;
+        [Range(1, 120)] public float sendRateHz = 30f;
+        [Tooltip("Lock the cursor on click for mouse look; the release key unlocks it")]
+        public bool lockCursor = true;
+        public InputBindings bindings = new InputBindings();
+        [Tooltip("Send the target camera's pose every input: the engine owns the camera, the world renders from it")]
+        public bool sendCameraPose = false;
+        [Tooltip("Camera whose pose (and field of view) is sent; Camera.main when empty")]
+        public Camera targetCamera;
+
+        [Header("Output")]
+        [Tooltip("Shows the frames (optional)")]
+        public RawImage targetRawImage;
+        [Tooltip("Its material's main texture shows the frames (optional), e.g. a quad")]
+        public Renderer targetRenderer;
+
+        [Header("Events")]
+        public UnityEvent onConnected = new UnityEvent();
+        public FrameEvent onFrame = new FrameEvent();
+        public ErrorEvent onError = new ErrorEvent();
+
+        WorldBridgeClient _client;
+        readonly FrameHeader _header = new FrameHeader();
+        byte[] _pixels;
+        Texture2D _upload;
+        RenderTexture _target;
+        Material _rendererMaterial;
+        Vector2 _lookSinceSend;
+        Vector2 _move;
+        bool _run;
+        float _sendTimer;
+        int _shownInWindow;
+        float _windowStart;
+        float _displayFps;
+
+        /// <summary>Where the frames are drawn (null until the first welcome).</summary>
+        public RenderTexture Texture { get { return _target; } }
+        public WorldBridgeClient Client { get { return _client; } }
+        public ClientState State { get { return _client != null ? _client.State : ClientState.Idle; } }
+        public bool IsConnected { get { return _client != null && _client.IsConnected; } }
+        /// <summary>The current session's welcome (size, world, limits); null while not connected.</summary>
+        public Welcome Welcome { get { return _client != null ? _client.Welcome : null; } }
+        /// <summary>Frames per second arriving from the daemon.</summary>
+        public float ReceiveFps { get { return _client != null ? (float)_client.Fps : 0f; } }
+        /// <summary>Frames per second uploaded and shown.</summary>
+        public float DisplayFps { get { return _displayFps; } }
+        /// <summary>Input-to-frame latency of the newest frame in ms (NaN before any frame answered an input).</summary>
+        public double LatencyMs { get { return _client != null ? _client.LatencyMs : double.NaN; } }
+        public ServerError LastError { get { return _client != null ? _client.LastError : null; } }
+        /// <summary>The newest frame's header (pose, episode, timings).</summary>
+        public FrameHeader LastFrame { get { return _header; } }
+
+        void OnEnable()
+        {
+            if (Application.isPlaying) StartClient();
+        }
+
+        void OnDisable()
+        {
+            StopClient();
+            if (lockCursor && Cursor.lockState == CursorLockMode.Locked) Cursor.lockState = CursorLockMode.None;
+        }
+
+        void OnDestroy()
+        {
+            StopClient();
+            Release(_upload);
+            Release(_target);
+            Release(_rendererMaterial);
+            _upload = null;
+            _target = null;
+            _rendererMaterial = null;
+        }
+
+        void OnApplicationQuit()
+        {
+            StopClient();
+        }
+
+        /// <summary>Connect with the current settings (stops a running client first).</summary>
+        public void StartClient()
+        {
+            StopClient();
+            var options = new ClientOptions
+            {
+                Address = address,
+                Credits = credits,
+                PaceToConsumer = paceToDisplay,
+                Hello = new HelloRequest
+                {
+                    Client = "unity/" + WorldBridgeClient.Version,
+                    Engine = "unity",
+                    Width = width,
+                    Height = height,
+                    Format = format,
+                    RowOrder = RowOrder.BottomUp, // the first row LoadRawTextureData expects is the bottom one
+                    Capabilities = sendCameraPose ? new[] { "pose" } : new string[0],
+                    JpegQuality = jpegQuality,
+                    Seed = seed,
+                    Token = token ?? "",
+                },
+            };
+            if (verboseLogging)
+            {
+                string label = "[WorldBridge " + name + "] ";
+                options.Log = message => Debug.Log(label + message); // Debug.Log is safe from the client thread
+            }
+            try
+            {
+                _client = new WorldBridgeClient(options);
+                _client.Start();
+            }
+            catch (ArgumentException e)
+            {
+                _client = null;
+                Debug.LogError("[WorldBridge] " + e.Message, this);
+            }
+        }
+
+        /// <summary>Say bye and stop the client thread (returns within about two seconds at worst).</summary>
+        public void StopClient()
+        {
+            if (_client == null) return;
+            _client.Dispose();
+            _client = null;
+        }
+
+        /// <summary>Start a new episode of the world.</summary>
+        public void ResetWorld(long episodeSeed)
+        {
+            if (_client != null) _client.Reset(episodeSeed, sendCameraPose ? GetCameraPose() : (CameraPose?)null);
+        }
+
+        /// <summary>Start a new episode from what the target camera sees now (worlds with the "start_image"
+        /// capability; others start as usual). Renders the camera once at the session's frame size.</summary>
+        public bool ResetWorldFromCamera(long episodeSeed)
+        {
+            var cam = ActiveCamera();
+            var w = Welcome;
+            if (_client == null || cam == null || w == null) return false;
+            if (!w.Has("start_image")) Debug.LogWarning("[WorldBridge] world " + w.World + " ignores start images", this);
+            var rt = RenderTexture.GetTemporary(w.Width, w.Height, 24, RenderTextureFormat.ARGB32);
+            var previousTarget = cam.targetTexture;
+            var previousActive = RenderTexture.active;
+            var grab = new Texture2D(w.Width, w.Height, TextureFormat.RGB24, false);
+            try
+            {
+                cam.targetTexture = rt;
+                cam.Render();
+                RenderTexture.active = rt;
+                grab.ReadPixels(new Rect(0, 0, w.Width, w.Height), 0, 0);
+                byte[] rgb = grab.GetRawTextureData(); // RGB24, bottom row first
+                var spec = new ImageSpec { Width = w.Width, Height = w.Height, Format = PixelFormat.Rgb8, RowOrder = RowOrder.BottomUp };
+                _client.Reset(episodeSeed, sendCameraPose ? GetCameraPose() : (CameraPose?)null, spec, rgb, rgb.Length);
+            }
+            finally
+            {
+                cam.targetTexture = previousTarget;
+                RenderTexture.active = previousActive;
+                RenderTexture.ReleaseTemporary(rt);
+                Release(grab);
+            }
+            return true;
+        }
+
+        void Update()
+        {
+            if (_client == null) return;
+            HandleEvents();
+            if (captureInput) CaptureInput();
+            SendInputAtRate();
+            ShowNewestFrame();
+        }
+
+        void HandleEvents()
+        {
+            ClientEvent e;
+            while (_client.TryDequeueEvent(out e))
+            {
+                switch (e.Kind)
+                {
+                    case ClientEventKind.Connected:
+                        EnsureTarget(e.Welcome.Width, e.Welcome.Height);
+                        onConnected.Invoke();
+                        break;
+                    case ClientEventKind.Error:
+                        if (e.Error.Code != 0 || verboseLogging)
+                            Debug.LogWarning("[WorldBridge] daemon error " + e.Error, this);
+                        onError.Invoke(e.Error.Code, e.Error.Name + ": " + e.Error.Message);
+                        break;
+                }
+            }
+        }
+
+        void CaptureInput()
+        {
+            var input = PlayerInputReader.Read(bindings);
+            _move = input.move;
+            _run = input.run;
+            if (lockCursor)
+            {
+                if (input.releaseCursor) Cursor.lockState = CursorLockMode.None;
+                else if (input.clicked) Cursor.lockState = CursorLockMode.Locked;
+                if (Cursor.lockState != CursorLockMode.Locked) return; // look only while the cursor is captured
+            }
+            _lookSinceSend += input.look;
+        }
+
+        void SendInputAtRate()
+        {
+            float period = 1f / Mathf.Max(1f, sendRateHz);
+            _sendTimer += Time.unscaledDeltaTime;
+            if (_sendTimer < period) return;
+            _sendTimer = Mathf.Min(_sendTimer - period, period);
+
+            var input = new InputState
+            {
+                MoveX = Mathf.Clamp(_move.x, -1f, 1f),
+                MoveY = Mathf.Clamp(_move.y, -1f, 1f),
+                LookYaw = _lookSinceSend.x,
+                LookPitch = _lookSinceSend.y,
+                Buttons = _run ? InputState.ButtonRun : 0u,
+            };
+            if (sendCameraPose)
+            {
+                var cam = ActiveCamera();
+                if (cam != null)
+                {
+                    input.HasPose = true;
+                    input.Pose = GetCameraPose();
+                    input.FovDeg = cam.fieldOfView; // vertical, in degrees, as the protocol wants
+                }
+            }
+            OnBeforeSendInput(ref input);
+            _client.SendInput(input);
+            _lookSinceSend = Vector2.zero;
+        }
+
+        /// <summary>Extension point, called on the main thread before each input is queued: change or add to
+        /// what is sent (another input device, a scripted camera path). Protocol v1 carries no image of the
+        /// engine's own camera per input; when a later minor version adds one, it is captured here and sent
+        /// alongside (ResetWorldFromCamera already sends a start image, which v1 does have).</summary>
+        protected virtual void OnBeforeSendInput(ref InputState input) { }
+
+        void ShowNewestFrame()
+        {
+            int length;
+            if (!_client.TryTakeFrame(_header, ref _pixels, out length)) { UpdateDisplayFps(false); return; }
+            EnsureTarget(_header.Width, _header.Height);
+            bool flip = false;
+            if (_header.Format == PixelFormat.Jpeg)
+            {
+                if (_upload == null || _upload.format != TextureFormat.RGB24)
+                {
+                    Release(_upload);
+                    _upload = NewTexture(2, 2, TextureFormat.RGB24); // LoadImage resizes it
+                }
+                // JPEG frames come in exact-size arrays: LoadImage decodes top-down data the right way up
+                if (!ImageConversion.LoadImage(_upload, _pixels))
+                {
+                    onError.Invoke(0, "client_decode: frame " + _header.Seq + " is not a readable JPEG");
+                    return;
+                }
+            }
+            else
+            {
+                var textureFormat = _header.Format == PixelFormat.Rgb8 ? TextureFormat.RGB24 : TextureFormat.RGBA32;
+                if (_upload == null || _upload.width != _header.Width || _upload.height != _header.Height || _upload.format != textureFormat)
+                {
+                    Release(_upload);
+                    _upload = NewTexture(_header.Width, _header.Height, textureFormat);
+                }
+                _upload.LoadRawTextureData(_pixels); // exactly width*height*channels bytes
+                _upload.Apply(false);
+                flip = _header.RowOrder == RowOrder.TopDown; // a daemon that ignored bottom_up
+            }
+            if (flip) Graphics.Blit(_upload, _target, new Vector2(1f, -1f), new Vector2(0f, 1f));
+            else Graphics.Blit(_upload, _target);
+            UpdateDisplayFps(true);
+            onFrame.Invoke(_target);
+        }
+
+        void UpdateDisplayFps(bool shown)
+        {
+            if (shown) _shownInWindow++;
+            float now = Time.unscaledTime;
+            if (now - _windowStart >= 1f)
+            {
+                _displayFps = _shownInWindow / (now - _windowStart);
+                _shownInWindow = 0;
+                _windowStart = now;
+            }
+        }
+
+        // The RenderTexture is created once and recreated only when the session's frame size changes.
+        void EnsureTarget(int w, int h)
+        {
+            if (_target != null && _target.width == w && _target.height == h) return;
+            Release(_target);
+            _target = new RenderTexture(w, h, 0, RenderTextureFormat.ARGB32);
+            _target.name = "WorldBridge " + w + "x" + h;
+            _target.Create();
+            if (targetRawImage != null) targetRawImage.texture = _target;
+            if (targetRenderer != null)
+            {
+                if (_rendererMaterial == null) _rendererMaterial = targetRenderer.material; // an instance, ours to destroy
+                _rendererMaterial.mainTexture = _target;
+            }
+        }
+
+        static Texture2D NewTexture(int w, int h, TextureFormat f)
+        {
+            var t = new Texture2D(w, h, f, false);
+            t.wrapMode = TextureWrapMode.Clamp;
+            t.filterMode = FilterMode.Bilinear;
+            return t;
+        }
+
+        Camera ActiveCamera() { return targetCamera != null ? targetCamera : Camera.main; }
+
+        /// <summary>The target camera's transform as it is: Unity's left-handed, Y-up convention ("unity");
+        /// the daemon converts.</summary>
+        public CameraPose GetCameraPose()
+        {
+            var cam = ActiveCamera();
+            if (cam == null) return CameraPose.Identity;
+            Vector3 p = cam.transform.position;
+            Quaternion q = cam.transform.rotation;
+            return new CameraPose(p.x, p.y, p.z, q.x, q.y, q.z, q.w);
+        }
+
+        static void Release(UnityEngine.Object o)
+        {
+            if (o == null) return;
+            var rt = o as RenderTexture;
+            if (rt != null) rt.Release();
+            if (Application.isPlaying) Destroy(o);
+            else DestroyImmediate(o);
+        }
+    }
+}

@@ -1,0 +1,327 @@
+// tests/vectors: every message decodes to its documented meaning, every client message the C# writes equals
+// the vector bytes, msgpack_values round-trips exactly, the ZMTP vectors are produced and parsed exactly.
+using System;
+using System.Collections.Generic;
+using System.IO;
+using System.Linq;
+using System.Text;
+using WorldBridge.Core;
+using static WorldBridge.CoreTests.Program;
+
+namespace WorldBridge.CoreTests
+{
+    public static class VectorTests
+    {
+        public static string Dir;
+
+        static List<object> _index;
+        static List<object> Index
+        {
+            get { return _index ?? (_index = (List<object>)Json.Parse(File.ReadAllText(Path.Combine(Dir, "index.json")))); }
+        }
+
+        static IEnumerable<MsgMap> Vectors(string kind)
+        {
+            return Index.Cast<MsgMap>().Where(v => (string)v["kind"] == kind);
+        }
+
+        static byte[] Read(string file) { return File.ReadAllBytes(Path.Combine(Dir, file)); }
+        static MsgMap Vector(string name) { return Index.Cast<MsgMap>().First(v => (string)v["name"] == name); }
+        static string FirstFile(MsgMap v) { return (string)((List<object>)v["files"])[0]; }
+
+        public static void IndexCoversEveryKind()
+        {
+            Check(Vectors("message").Count() >= 15, "index.json lists the protocol messages");
+            Check(Vectors("values").Count() == 1, "index.json lists msgpack_values");
+            Check(Vectors("zmtp").Count() >= 9, "index.json lists the ZMTP vectors");
+        }
+
+        public static void EveryMessageDecodesToItsMeaning()
+        {
+            foreach (var v in Vectors("message"))
+            {
+                var data = Read(FirstFile(v));
+                var reader = new MsgPackReader(data);
+                var decoded = reader.ReadObject();
+                Check(reader.AtEnd, v["name"] + ": trailing bytes");
+                SameTree(v["meaning"], decoded, (string)v["name"]);
+            }
+        }
+
+        public static void EveryClientMessageIsWrittenByteForByte()
+        {
+            int n = 0;
+            foreach (var v in Vectors("message").Where(v => (string)v["direction"] == "c2d"))
+            {
+                var expected = Read(FirstFile(v));
+                var w = new MsgPackWriter(16); // small on purpose: growth must not change bytes
+                WriteFromMeaning(w, (MsgMap)v["meaning"]);
+                Bytes(expected, w.Buffer, w.Length, (string)v["name"]);
+                n++;
+            }
+            Check(n >= 9, "expected at least 9 client->daemon vectors, found " + n);
+        }
+
+        // Build each message through the typed writers (what the client really uses), from the vector's values.
+        static void WriteFromMeaning(MsgPackWriter w, MsgMap m)
+        {
+            switch ((string)m["type"])
+            {
+                case "hello":
+                    Protocol.WriteHello(w, new HelloRequest
+                    {
+                        Client = (string)m["client"], Engine = (string)m["engine"],
+                        Width = (int)(long)m["width"], Height = (int)(long)m["height"],
+                        Format = Protocol.ParseFormat((string)m["format"]), RowOrder = Protocol.ParseRowOrder((string)m["row_order"]),
+                        Credits = (int)(long)m["credits"], Capabilities = ((List<object>)m["capabilities"]).Cast<string>().ToArray(),
+                        JpegQuality = (int)(long)m["jpeg_quality"], Seed = (long)m["seed"], Token = (string)m["token"] ?? "",
+                    });
+                    break;
+                case "input":
+                {
+                    var move = (List<object>)m["move"];
+                    var look = (List<object>)m["look"];
+                    var input = new InputState
+                    {
+                        MoveX = (double)move[0], MoveY = (double)move[1], LookYaw = (double)look[0], LookPitch = (double)look[1],
+                        Buttons = (uint)(long)m["buttons"],
+                    };
+                    if (m.ContainsKey("pose")) { input.HasPose = true; input.Pose = PoseOf(m["pose"]); }
+                    if (m.ContainsKey("fov_deg")) input.FovDeg = (double)m["fov_deg"];
+                    Protocol.WriteInput(w, (long)m["seq"], (double)m["t"], ref input);
+                    break;
+                }
+                case "credit":
+                    Protocol.WriteCredit(w, (int)(long)m["n"]);
+                    break;
+                case "reset":
+                {
+                    CameraPose? pose = null;
+                    ImageSpec? image = null;
+                    if (m.ContainsKey("pose")) pose = PoseOf(m["pose"]);
+                    var im = m["image"] as MsgMap;
+                    if (im != null)
+                        image = new ImageSpec
+                        {
+                            Width = (int)(long)im["width"], Height = (int)(long)im["height"],
+                            Format = Protocol.ParseFormat((string)im["format"]), RowOrder = Protocol.ParseRowOrder((string)im["row_order"]),
+                        };
+                    Protocol.WriteReset(w, (long)m["seed"], pose, image);
+                    break;
+                }
+                case "ping":
+                    Protocol.WritePing(w, (double)m["t"]);
+                    break;
+                case "bye":
+                    Protocol.WriteBye(w);
+                    break;
+                default:
+                    throw new TestFailure("no writer for client message " + m["type"]);
+            }
+        }
+
+        static CameraPose PoseOf(object o)
+        {
+            var m = (MsgMap)o;
+            var p = ((List<object>)m["p"]).Cast<double>().ToArray();
+            var q = ((List<object>)m["q"]).Cast<double>().ToArray();
+            return new CameraPose(p[0], p[1], p[2], q[0], q[1], q[2], q[3]);
+        }
+
+        public static void DaemonMessagesDecodeToTypedMessages()
+        {
+            var reader = new MsgPackReader();
+            foreach (var v in Vectors("message").Where(v => (string)v["direction"] == "d2c"))
+            {
+                var data = Read(FirstFile(v));
+                var m = (MsgMap)v["meaning"];
+                string name = (string)v["name"];
+                var kind = Protocol.ReadKind(reader, data, data.Length);
+                switch ((string)m["type"])
+                {
+                    case "welcome":
+                    {
+                        Equal(MessageKind.Welcome, kind, name);
+                        var w = Protocol.ReadWelcome(data, data.Length);
+                        Equal((long)m["major"], (long)w.Major, "major"); Equal((long)m["minor"], (long)w.Minor, "minor");
+                        Equal(m["session"], w.Session, "session"); Equal(m["world"], w.World, "world");
+                        Equal((long)m["width"], (long)w.Width, "width"); Equal((long)m["height"], (long)w.Height, "height");
+                        Equal(m["format"], Protocol.Name(w.Format), "format"); Equal(m["row_order"], Protocol.Name(w.RowOrder), "row_order");
+                        Equal((long)m["jpeg_quality"], (long)w.JpegQuality, "jpeg_quality"); Equal(m["fov_deg"], w.FovDeg, "fov_deg");
+                        Equal(string.Join(",", ((List<object>)m["capabilities"]).Cast<string>()), string.Join(",", w.Capabilities), "capabilities");
+                        var lim = (MsgMap)m["limits"];
+                        Equal(lim["max_message_bytes"], w.Limits.MaxMessageBytes, "max_message_bytes");
+                        Equal((long)lim["max_sessions"], (long)w.Limits.MaxSessions, "max_sessions");
+                        Equal(lim["idle_timeout_s"], w.Limits.IdleTimeoutS, "idle_timeout_s");
+                        Equal((long)lim["max_credits"], (long)w.Limits.MaxCredits, "max_credits");
+                        Equal((long)lim["max_width"], (long)w.Limits.MaxWidth, "max_width");
+                        Equal((long)lim["max_height"], (long)w.Limits.MaxHeight, "max_height");
+                        break;
+                    }
+                    case "frame":
+                    {
+                        Equal(MessageKind.Frame, kind, name);
+                        var h = new FrameHeader();
+                        Protocol.ReadFrame(reader, data, data.Length, h);
+                        Equal(m["seq"], h.Seq, "seq"); Equal(m["input_seq"], h.InputSeq, "input_seq");
+                        Equal(m["input_t"], h.InputT, "input_t"); Equal(m["episode"], h.Episode, "episode");
+                        Equal((long)m["width"], (long)h.Width, "width"); Equal((long)m["height"], (long)h.Height, "height");
+                        Equal(m["format"], Protocol.Name(h.Format), "format"); Equal(m["row_order"], Protocol.Name(h.RowOrder), "row_order");
+                        var pose = PoseOf(m["pose"]);
+                        Equal(pose.ToString(), h.Pose.ToString(), "pose");
+                        var t = (MsgMap)m["timings"];
+                        Equal(t["queue_ms"], h.QueueMs, "queue_ms"); Equal(t["step_ms"], h.StepMs, "step_ms"); Equal(t["encode_ms"], h.EncodeMs, "encode_ms");
+                        var files = (List<object>)v["files"];
+                        Equal(2, files.Count, "frame has a pixel frame");
+                        Equal(h.ExpectedPayloadBytes, Read((string)files[1]).Length, "pixel bytes = width*height*3");
+                        break;
+                    }
+                    case "reset_ok":
+                    {
+                        Equal(MessageKind.ResetOk, kind, name);
+                        var r = Protocol.ReadResetOk(data, data.Length);
+                        Equal(m["episode"], r.Episode, "episode"); Equal(m["seed"], r.Seed, "seed");
+                        break;
+                    }
+                    case "pong":
+                    {
+                        Equal(MessageKind.Pong, kind, name);
+                        var p = Protocol.ReadPong(data, data.Length);
+                        Equal(m["t"], p.T, "t"); Equal(m["server_time"], p.ServerTime, "server_time");
+                        break;
+                    }
+                    case "error":
+                    {
+                        Equal(MessageKind.Error, kind, name);
+                        var e = Protocol.ReadError(data, data.Length);
+                        Equal((long)m["code"], (long)e.Code, "code"); Equal(m["name"], e.Name, "name");
+                        Equal(m["message"], e.Message, "message"); Equal(m["ref"], e.Ref, "ref");
+                        break;
+                    }
+                    case "bye":
+                        Equal(MessageKind.Bye, kind, name);
+                        break;
+                    default:
+                        throw new TestFailure("unexpected daemon message " + m["type"]);
+                }
+            }
+        }
+
+        public static void MsgpackValuesRoundTripExactly()
+        {
+            var v = Vectors("values").Single();
+            var data = Read(FirstFile(v));
+            var reader = new MsgPackReader(data);
+            var decoded = reader.ReadObject();
+            Check(reader.AtEnd, "trailing bytes");
+            SameTree(v["meaning"], decoded, "msgpack_values");
+            var w = new MsgPackWriter(8);
+            w.WriteObject(decoded);
+            Bytes(data, w.Buffer, w.Length, "msgpack_values re-encoded");
+            // and from the JSON meaning (bins turned into byte[]): the writer alone makes the same bytes
+            w.Clear();
+            w.WriteObject(FromMeaning(v["meaning"]));
+            Bytes(data, w.Buffer, w.Length, "msgpack_values written from index.json");
+        }
+
+        static object FromMeaning(object o)
+        {
+            var m = o as MsgMap;
+            if (m != null && m.Count == 1 && m.KeyAt(0) == "$bin")
+            {
+                var hex = (string)m.ValueAt(0);
+                var b = new byte[hex.Length / 2];
+                for (int i = 0; i < b.Length; i++) b[i] = Convert.ToByte(hex.Substring(2 * i, 2), 16);
+                return b;
+            }
+            if (m != null)
+            {
+                var r = new MsgMap();
+                foreach (var kv in m) r.Set(kv.Key, FromMeaning(kv.Value));
+                return r;
+            }
+            var l = o as List<object>;
+            if (l != null) return l.Select(FromMeaning).ToList();
+            return o;
+        }
+
+        public static void ZmtpCommandsAreProducedExactly()
+        {
+            Bytes(Read("zmtp_greeting.bin"), Zmtp.Greeting(), "greeting");
+            Bytes(Read("zmtp_ready_dealer.bin"), Zmtp.Ready("DEALER"), "READY DEALER");
+            Bytes(Read("zmtp_ready_router.bin"), Zmtp.Ready("ROUTER"), "READY ROUTER");
+            Bytes(Read("zmtp_ping.bin"), Zmtp.Ping(100, Encoding.ASCII.GetBytes("ab")), "PING");
+            Bytes(Read("zmtp_pong.bin"), Zmtp.Pong(Encoding.ASCII.GetBytes("ab"), 0, 2), "PONG");
+            Bytes(Read("zmtp_error.bin"), Zmtp.Error("bad"), "ERROR");
+        }
+
+        public static void ZmtpHandshakeWithRouter()
+        {
+            var s = new FakeStream(Read("zmtp_greeting.bin"), Read("zmtp_ready_router.bin"));
+            var c = new ZmtpConnection(s);
+            c.Handshake();
+            Equal("ROUTER", c.PeerSocketType, "peer Socket-Type");
+            var expected = Read("zmtp_greeting.bin").Concat(Read("zmtp_ready_dealer.bin")).ToArray();
+            Bytes(expected, s.Written.ToArray(), "what the DEALER sent");
+        }
+
+        public static void ZmtpPingIsAnsweredWithPong()
+        {
+            var s = new FakeStream(Read("zmtp_ping.bin"), Read("zmtp_message_hello.bin"));
+            var c = new ZmtpConnection(s);
+            var msg = new ZmtpMessage();
+            Check(!c.Receive(msg), "a PING alone is not a message: Receive returns without blocking");
+            Bytes(Read("zmtp_pong.bin"), s.Written.ToArray(), "PONG sent at once");
+            Check(c.Receive(msg), "then the message");
+            Equal(1, msg.Count, "frames");
+            Bytes(Read("hello.msgpack"), msg.Frames[0], msg.Lengths[0], "message after the PING");
+            Bytes(Read("zmtp_pong.bin"), s.Written.ToArray(), "PONG sent");
+            Equal(1, c.PingsAnswered, "pings answered");
+        }
+
+        public static void ZmtpErrorCommandEndsTheConnection()
+        {
+            var c = new ZmtpConnection(new FakeStream(Read("zmtp_error.bin")));
+            try
+            {
+                c.Receive(new ZmtpMessage());
+                throw new TestFailure("ERROR command did not throw");
+            }
+            catch (ZmtpException e)
+            {
+                Equal("bad", e.PeerReason, "ERROR reason");
+            }
+        }
+
+        public static void ZmtpMessagesAreFramedExactly()
+        {
+            // one short frame
+            var s = new FakeStream();
+            var hello = Read("hello.msgpack");
+            new ZmtpConnection(s).Send(hello, hello.Length);
+            Bytes(Read("zmtp_message_hello.bin"), s.Written.ToArray(), "hello as one frame");
+
+            // header (MORE) + 24-byte pixel frame
+            var header = Read("frame.msgpack");
+            var pixels = Read("frame.payload.bin");
+            s = new FakeStream();
+            new ZmtpConnection(s).Send(header, header.Length, pixels, 0, pixels.Length);
+            Bytes(Read("zmtp_message_frame.bin"), s.Written.ToArray(), "frame as two frames");
+            var msg = new ZmtpMessage();
+            Check(new ZmtpConnection(new FakeStream(Read("zmtp_message_frame.bin"))).Receive(msg), "a message");
+            Equal(2, msg.Count, "frames");
+            Bytes(header, msg.Frames[0], msg.Lengths[0], "frame 0");
+            Bytes(pixels, msg.Frames[1], msg.Lengths[1], "frame 1");
+            Equal(pixels.Length, msg.Frames[1].Length, "pixel frame buffer has the exact size");
+
+            // a 300-byte body needs the LONG flag
+            var body = Enumerable.Range(0, 256).Select(i => (byte)i).Concat(new byte[44]).ToArray();
+            s = new FakeStream();
+            new ZmtpConnection(s).Send(body, body.Length);
+            Bytes(Read("zmtp_long_frame.bin"), s.Written.ToArray(), "long frame");
+            Check(new ZmtpConnection(new FakeStream(Read("zmtp_long_frame.bin"))).Receive(msg), "a message");
+            Equal(1, msg.Count, "frames");
+            Bytes(body, msg.Frames[0], msg.Lengths[0], "long frame body");
+        }
+    }
+}
