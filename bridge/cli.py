@@ -55,7 +55,7 @@ def _serve(args: argparse.Namespace) -> int:
         signal.signal(sig, lambda *_: daemon.request_stop())
     print(f"worldbridge: serving {world.name} on {daemon.address}", flush=True)
     daemon.serve_forever()
-    logging.getLogger("worldbridge").info("stopped after %d frames", daemon.frames_sent)
+    logging.getLogger("worldbridge").info("stopped after forwarding %d messages", daemon.messages_forwarded)
     return 0
 
 

@@ -85,7 +85,7 @@ class Daemon:
         self._out_push.setsockopt(zmq.SNDTIMEO, 1000)  # never block the stepper on a socket thread that is gone
         self._out_push.connect(inproc)
         self._threads: list[threading.Thread] = []
-        self.frames_sent = 0
+        self.messages_forwarded = 0
 
     # ------------------------------------------------------------------------------------------ lifecycle
 
@@ -135,11 +135,15 @@ class Daemon:
                 if self._out_pull in events:
                     for _ in range(64):  # forward what the stepper finished, without starving input
                         try:
-                            parts = self._out_pull.recv_multipart(zmq.NOBLOCK, copy=False)
+                            identity, sid, *parts = self._out_pull.recv_multipart(zmq.NOBLOCK, copy=False)
                         except zmq.Again:
                             break
-                        self._router.send_multipart(parts, copy=False)
-                        self.frames_sent += 1
+                        with self._lock:
+                            current = self._sessions.get(identity.bytes)
+                        if current is not None and current.sid == sid.bytes.decode():
+                            self._router.send_multipart([identity, *parts], copy=False)
+                            self.messages_forwarded += 1
+                        # else: the session ended (bye, expiry, a new hello) while this was being made
                 if self._router in events:
                     for _ in range(256):
                         try:
@@ -203,7 +207,8 @@ class Daemon:
         log.info("session %s opened: %s engine=%s %dx%d %s (%d sessions)", session.sid, session.client,
                  session.engine, width, height, session.format, len(self._sessions))
         self._send(identity, protocol.welcome(session.sid, self.world.name, width, height, session.format,
-                                              row_order, session.jpeg_quality, self.fov_deg, self.limits))
+                                              row_order, session.jpeg_quality, self.fov_deg,
+                                              [*self.world.capabilities, "jpeg"], self.limits))
 
     def _on_session_message(self, session: Session, msg: dict[str, Any], payload: bytes | None) -> dict | None:
         """Handle a validated message of a handshaken session (lock held). Returns a direct reply or None."""
@@ -328,7 +333,8 @@ class Daemon:
         self._push(s, header, pixels)
 
     def _push(self, s: Session, msg: dict, payload: bytes | memoryview | None = None) -> None:
-        frames = [s.identity, protocol.pack(msg)] + ([payload] if payload is not None else [])
+        """Hand a message to the socket thread, which sends it only if session `s` still owns the connection."""
+        frames = [s.identity, s.sid.encode(), protocol.pack(msg)] + ([payload] if payload is not None else [])
         try:
             self._out_push.send_multipart(frames, copy=False)
         except zmq.Again:  # only when the socket thread has already stopped: the daemon is going away

@@ -19,7 +19,6 @@ from bridge.poses import ENGINES
 MAJOR, MINOR = 1, 0
 FORMATS = ("rgb8", "rgba8", "jpeg")
 ROW_ORDERS = ("top_down", "bottom_up")
-CAPABILITIES = ("pose", "start_image", "jpeg")
 CLIENT_TYPES = ("hello", "input", "credit", "reset", "ping", "bye")
 
 
@@ -314,12 +313,12 @@ def bye() -> dict[str, Any]:
 
 def welcome(
     session: str, world: str, width: int, height: int, format: str, row_order: str, jpeg_quality: int,
-    fov_deg: float, limits: Limits,
+    fov_deg: float, capabilities: list[str], limits: Limits,
 ) -> dict[str, Any]:
     return {
         "type": "welcome", "major": MAJOR, "minor": MINOR, "session": session, "world": world,
         "width": width, "height": height, "format": format, "row_order": row_order,
-        "jpeg_quality": jpeg_quality, "fov_deg": float(fov_deg), "capabilities": list(CAPABILITIES),
+        "jpeg_quality": jpeg_quality, "fov_deg": float(fov_deg), "capabilities": list(capabilities),
         "limits": {k: (float(v) if isinstance(v, float) else v) for k, v in asdict(limits).items()},
     }
 

@@ -55,6 +55,9 @@ class World(ABC):
     stepping thread only."""
 
     name: str = "world"
+    # What the world does with optional inputs: "pose" (renders from engine camera poses), "start_image"
+    # (begins an episode from an image given at reset).
+    capabilities: tuple[str, ...] = ("pose",)
 
     @abstractmethod
     def frame_size(self, width: int, height: int) -> tuple[int, int]:

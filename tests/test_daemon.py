@@ -286,4 +286,20 @@ def test_sigterm_while_streaming_exits_cleanly():
     assert d.proc.wait(10) == 0
     assert c.expect("bye", timeout=5) == {"type": "bye"}  # the daemon said goodbye
     c.sock.close(0)
-    assert any("stopped after" in line for line in d.log)
+    assert any("stopped after forwarding" in line for line in d.log)
+
+
+def test_frames_of_a_replaced_session_are_never_delivered():
+    world = GatedMaze()
+    d = Daemon(world, DaemonConfig("tcp://127.0.0.1:0")).start()
+    try:
+        with Client(d.address, width=16, height=16) as c:
+            c.grant(1)
+            assert world.entered.wait(10)  # the old session's frame is being made
+            c.send(p.hello("again", "opencv", 16, 16))
+            assert c.expect("welcome")["type"] == "welcome"
+            world.gate.set()
+            with pytest.raises(TimeoutError):
+                c.recv_frame(timeout=1.0)  # the new session has no credit: nothing may arrive
+    finally:
+        d.stop()
