@@ -1,0 +1,103 @@
+## Builders for the messages a client sends (docs/protocol.md; mirrors bridge/protocol.py).
+##
+## Keys are written in the documented order, so encoded messages equal tests/vectors/ byte for
+## byte; tests/test_godot_addon.py checks each builder's order against bridge/protocol.py.
+## Numbers the protocol calls floats are passed through float() so they encode as float64.
+
+const MAJOR := 1
+const MINOR := 0
+const FORMATS := ["rgb8", "rgba8", "jpeg"]
+
+
+## hello. extra may set row_order, credits, capabilities, jpeg_quality, seed and token.
+static func hello(
+	client: String, engine: String, width: int, height: int, format: String, extra := {}
+) -> Dictionary:
+	var msg := {
+		"type": "hello",
+		"major": MAJOR,
+		"minor": MINOR,
+		"client": client,
+		"engine": engine,
+		"width": width,
+		"height": height,
+		"format": format,
+		"row_order": extra.get("row_order", "top_down"),
+		"credits": extra.get("credits", 0),
+		"capabilities": extra.get("capabilities", []),
+		"jpeg_quality": extra.get("jpeg_quality", 85),
+		"seed": extra.get("seed", 0),
+	}
+	var token: String = extra.get("token", "")
+	if token != "":
+		msg["token"] = token
+	return msg
+
+
+## input. pose: a pose_map() or null; fov_deg: a number or null (both optional fields).
+static func input(
+	seq: int,
+	t: float,
+	move: Vector2,
+	look: Vector2,
+	buttons: int,
+	pose: Variant = null,
+	fov_deg: Variant = null
+) -> Dictionary:
+	var msg := {
+		"type": "input",
+		"seq": seq,
+		"t": t,
+		"move": [float(move.x), float(move.y)],
+		"look": [float(look.x), float(look.y)],
+		"buttons": buttons,
+	}
+	if pose != null:
+		msg["pose"] = pose
+	if fov_deg != null:
+		msg["fov_deg"] = float(fov_deg)
+	return msg
+
+
+static func credit(n: int) -> Dictionary:
+	return {"type": "credit", "n": n}
+
+
+## reset. pose: a pose_map() or null; image: an image_spec() or null (its bytes go in frame 2).
+static func reset(episode_seed: int, pose: Variant = null, image: Variant = null) -> Dictionary:
+	var msg := {"type": "reset", "seed": episode_seed}
+	if pose != null:
+		msg["pose"] = pose
+	if image != null:
+		msg["image"] = image
+	return msg
+
+
+static func ping(t: float) -> Dictionary:
+	return {"type": "ping", "t": t}
+
+
+static func bye() -> Dictionary:
+	return {"type": "bye"}
+
+
+## {"p": [x, y, z], "q": [x, y, z, w]} from plain numbers (arrays keep float64 precision).
+static func pose_map(p: Array, q: Array) -> Dictionary:
+	return {
+		"p": [float(p[0]), float(p[1]), float(p[2])],
+		"q": [float(q[0]), float(q[1]), float(q[2]), float(q[3])],
+	}
+
+
+## The pose of a node's global transform, as-is (engine "godot": the daemon converts).
+static func pose_from_transform(xform: Transform3D) -> Dictionary:
+	var o := xform.origin
+	var q := xform.basis.get_rotation_quaternion()
+	return pose_map([o.x, o.y, o.z], [q.x, q.y, q.z, q.w])
+
+
+## The "image" map of a reset that carries a start image.
+static func image_spec(
+	width: int, height: int, format: String, row_order := "top_down"
+) -> Dictionary:
+	return {"width": width, "height": height, "format": format, "row_order": row_order}
