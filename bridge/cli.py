@@ -128,10 +128,11 @@ def _train(args: argparse.Namespace) -> int:
         print(f"worldbridge train: {e}", file=sys.stderr)
         return 2
     bars: dict[str, tqdm] = {}
+    main_rank = os.environ.get("RANK", "0") == "0"  # under torchrun only rank 0 reports
 
     def progress(stage: str, step: int, total: int, record: dict) -> None:
         if stage not in bars:
-            bars[stage] = tqdm(total=total, desc=stage, unit="step", disable=os.environ.get("RANK", "0") != "0")
+            bars[stage] = tqdm(total=total, desc=stage, unit="step", disable=not main_rank)
         bar = bars[stage]
         bar.update(step - bar.n)
         bar.set_postfix(loss=record["loss"])
@@ -139,7 +140,8 @@ def _train(args: argparse.Namespace) -> int:
     model = run(cfg, args.until, progress)
     for bar in bars.values():
         bar.close()
-    print(json.dumps({"model": str(model)}))
+    if main_rank:
+        print(json.dumps({"model": str(model)}))
     return 0
 
 

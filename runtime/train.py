@@ -336,13 +336,16 @@ def train_autoencoder(
 
 
 @torch.inference_mode()
-def encode_all(ctx: Context, ae: Autoencoder, frames: torch.Tensor, batch: int = 128) -> torch.Tensor:
+def encode_all(ctx: Context, ae: Autoencoder, frames: torch.Tensor, batch: int = 128, progress=None) -> torch.Tensor:
     """(E, T, 3, H, W) uint8 -> (E, T, C, h, w) float32 scaled latents."""
     flat = frames.flatten(0, 1)
     out = []
     with ctx.autocast():
         for i in range(0, len(flat), batch):
-            out.append(ae.encode(from_uint8(flat[i : i + batch]).to(ctx.device)).float().cpu())
+            x = from_uint8(flat[i : i + batch]).to(ctx.device).contiguous(memory_format=torch.channels_last)
+            out.append(ae.encode(x).float().cpu())
+            if progress:
+                progress("encode", min(i + batch, len(flat)), len(flat), {"loss": float("nan")})
     z = torch.cat(out)
     return z.unflatten(0, frames.shape[:2])
 
@@ -557,16 +560,17 @@ def run(cfg: TrainConfig, until: str = "student", progress=None) -> Path:
         )
     if not cfg.init:
         ae = train_autoencoder(ctx, mcfg, ae, train, held, progress)
-    ae.to(ctx.device).eval()
+    ae.to(ctx.device, memory_format=torch.channels_last).eval()
     if len(stages) == 1:
         return save_model(ctx, "model", mcfg, ae, dit, held, mcfg.sampler.steps)
     latents_path = ctx.out / "latents.pt"
     if latents_path.exists():
         latents = torch.load(latents_path, weights_only=True)
     else:
-        latents = encode_all(ctx, ae, train.frames)
-        if ctx.main:
-            torch.save(latents, latents_path)
+        latents = encode_all(ctx, ae, train.frames, progress=progress)
+        if ctx.main:  # written whole or not at all: other ranks may be looking for it
+            torch.save(latents, latents_path.with_suffix(".tmp"))
+            latents_path.with_suffix(".tmp").replace(latents_path)
     teacher = train_teacher(ctx, dit, latents, train, progress)
     save_model(ctx, "teacher", mcfg, ae, teacher, held, cfg.student.teacher_steps)
     if "student" not in stages:

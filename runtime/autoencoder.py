@@ -1,0 +1,120 @@
+"""Latent autoencoder: RGB frames <-> small spatial latents that the world model's transformer works on.
+
+Frames are (B, 3, H, W) in [-1, 1]; latents are (B, C, H/d, W/d) for a spatial downsampling d of 8 or 16,
+as in the Wan2.1 VAE that LingBot-World builds on (8x spatial, 16 channels), but purely spatial: frames are
+encoded one at a time, so a model can decode each generated frame the moment it exists.
+
+The decoder runs once for every generated frame on a CPU, so it follows the shape of TAESD (the "tiny
+autoencoder" for Stable Diffusion latents): plain 3x3 convolutions with residual blocks, nearest-neighbour
+upsampling and no normalisation layers. The encoder mirrors it with stride-2 convolutions; it only runs for
+start images. The autoencoder is deterministic (no KL term): the latents it produces are multiplied by
+`latent_scale` (set after training so they have roughly unit variance) before the transformer sees them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+@dataclass
+class AutoencoderConfig:
+    """Architecture of the autoencoder (the `autoencoder:` section of a checkpoint's config.yaml)."""
+
+    downsample: int = 8  # spatial factor between frames and latents: 8 or 16
+    latent_channels: int = 8
+    # Widths at each resolution, from full resolution down to the latent's: log2(downsample) + 1 entries.
+    channels: list[int] = field(default_factory=lambda: [32, 64, 128, 256])
+    res_blocks: int = 1  # residual blocks at every resolution, in the encoder and in the decoder
+    latent_scale: float = 1.0  # transformer latents = encoder output * latent_scale
+
+    def __post_init__(self) -> None:
+        if self.downsample not in (8, 16):
+            raise ValueError(f"downsample must be 8 or 16, not {self.downsample}")
+        levels = int(math.log2(self.downsample)) + 1
+        if len(self.channels) != levels:
+            raise ValueError(f"channels needs {levels} widths for downsample {self.downsample}, got {self.channels}")
+        if min(self.channels) < 1 or self.latent_channels < 1 or self.res_blocks < 0:
+            raise ValueError("channels and latent_channels must be positive and res_blocks >= 0")
+        if not self.latent_scale > 0:
+            raise ValueError(f"latent_scale must be positive, not {self.latent_scale}")
+
+
+class ResBlock(nn.Module):
+    """x + conv(act(conv(act(x)))): TAESD's block, without normalisation so it stays cheap on a CPU."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(channels, channels, 3, padding=1)
+        self.conv2 = nn.Conv2d(channels, channels, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.conv2(F.silu(self.conv1(F.silu(x))))
+
+
+class Encoder(nn.Module):
+    """(B, 3, H, W) in [-1, 1] -> (B, C, H/d, W/d) unscaled latents."""
+
+    def __init__(self, cfg: AutoencoderConfig):
+        super().__init__()
+        ch = cfg.channels
+        layers: list[nn.Module] = [nn.Conv2d(3, ch[0], 3, padding=1)]
+        for c_in, c_out in zip(ch[:-1], ch[1:]):
+            layers += [ResBlock(c_in) for _ in range(cfg.res_blocks)]
+            layers.append(nn.Conv2d(c_in, c_out, 3, stride=2, padding=1))
+        layers += [ResBlock(ch[-1]) for _ in range(cfg.res_blocks)]
+        layers += [nn.SiLU(), nn.Conv2d(ch[-1], cfg.latent_channels, 3, padding=1)]
+        self.layers = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers(x)
+
+
+class Decoder(nn.Module):
+    """(B, C, h, w) unscaled latents -> (B, 3, h*d, w*d), roughly in [-1, 1] (clamp before display)."""
+
+    def __init__(self, cfg: AutoencoderConfig):
+        super().__init__()
+        ch = cfg.channels[::-1]  # latent resolution first
+        layers: list[nn.Module] = [nn.Conv2d(cfg.latent_channels, ch[0], 3, padding=1)]
+        layers += [ResBlock(ch[0]) for _ in range(cfg.res_blocks)]
+        for c_in, c_out in zip(ch[:-1], ch[1:]):
+            layers += [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(c_in, c_out, 3, padding=1)]
+            layers += [ResBlock(c_out) for _ in range(cfg.res_blocks)]
+        layers += [nn.SiLU(), nn.Conv2d(ch[-1], 3, 3, padding=1)]
+        self.layers = nn.Sequential(*layers)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.layers(z)
+
+
+class Autoencoder(nn.Module):
+    """Encoder + decoder, with the latent scaling applied here so callers only ever see transformer latents."""
+
+    def __init__(self, cfg: AutoencoderConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.encoder = Encoder(cfg)
+        self.decoder = Decoder(cfg)
+
+    def encode(self, frames: torch.Tensor) -> torch.Tensor:
+        """(B, 3, H, W) in [-1, 1] -> (B, C, H/d, W/d) scaled latents."""
+        return self.encoder(frames) * self.cfg.latent_scale
+
+    def decode(self, latents: torch.Tensor) -> torch.Tensor:
+        """(B, C, h, w) scaled latents -> (B, 3, h*d, w*d) frames, roughly in [-1, 1]."""
+        return self.decoder(latents / self.cfg.latent_scale)
+
+
+def to_uint8(frames: torch.Tensor) -> torch.Tensor:
+    """(B, 3, H, W) in [-1, 1] -> (B, H, W, 3) uint8, clamped: the layout of runtime.world.Frame.pixels."""
+    return ((frames.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1)
+
+
+def from_uint8(pixels: torch.Tensor) -> torch.Tensor:
+    """(B, 3, H, W) uint8 -> (B, 3, H, W) float32 in [-1, 1]."""
+    return pixels.float() / 127.5 - 1

@@ -1,0 +1,323 @@
+"""NeuralWorld: a learned world model served through the same World interface as the maze.
+
+Each episode's frames come from the causal transformer (runtime/dit.py) one at a time: fresh noise from the
+episode's own generator, a few flow-matching steps (runtime/sampler.py) against the episode's KV cache
+(runtime/kv_cache.py), one more pass at t = 0 that writes the finished latent into the cache (as
+LingBot-World-Fast does), then the autoencoder's decoder (runtime/autoencoder.py). All episodes that step
+together share one batched forward per denoising step.
+
+Poses: a frame's pose is the engine's when the action carries one (the model is then also conditioned on it,
+as Plücker rays relative to the episode's reference camera: the reset pose, else the first engine pose);
+otherwise it is dead-reckoned from the controller input with the maze's kinematics minus its walls (`walk`),
+and the model runs on the controller input alone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Hashable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from runtime.autoencoder import from_uint8, to_uint8
+from runtime.camera import c2w_from_yaw_pitch, intrinsics, yaw_pitch_from_c2w
+from runtime.checkpoint import ModelConfig, build_models, load_checkpoint, read_config, save_checkpoint
+from runtime.dit import DiT, FrameContext, plucker_rays
+from runtime.kv_cache import KVCache
+from runtime.maze import EYE_Y, PITCH_LIMIT, RUN_FACTOR, TICK, WALK_SPEED
+from runtime.sampler import episode_noise, sample, timesteps
+from runtime.world import BUTTON_RUN, Action, Frame, World
+
+COMPUTE_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def walk(c2w: np.ndarray, action: Action) -> np.ndarray:
+    """Dead reckoning: the (4, 4) camera-to-world after one tick of controller input from `c2w`.
+
+    runtime.maze.step_kinematics without walls (a model has no map to collide with): turn by `look` (pitch
+    clamped), then walk along the new heading by `move`, each clipped to [-1, 1] and the pair to unit length,
+    at WALK_SPEED (times RUN_FACTOR with BUTTON_RUN) for one TICK.
+    """
+    yaw, pitch = yaw_pitch_from_c2w(c2w)
+    yaw = (yaw + action.look[0] + 180.0) % 360.0 - 180.0
+    pitch = min(max(pitch + action.look[1], -PITCH_LIMIT), PITCH_LIMIT)
+    move = np.clip(np.nan_to_num(np.asarray(action.move, dtype=np.float64)), -1.0, 1.0)
+    move /= max(1.0, float(np.linalg.norm(move)))
+    distance = WALK_SPEED * TICK * (RUN_FACTOR if action.buttons & BUTTON_RUN else 1.0)
+    y = math.radians(yaw)
+    right, ahead = np.array([math.cos(y), 0.0, -math.sin(y)]), np.array([math.sin(y), 0.0, math.cos(y)])
+    position = c2w[:3, 3] + distance * (move[0] * right + move[1] * ahead)
+    return c2w_from_yaw_pitch(position, yaw, pitch)
+
+
+def commit(
+    dit: DiT,
+    cache: KVCache,
+    slots: list[int],
+    latent: torch.Tensor,
+    action: torch.Tensor,
+    rays: torch.Tensor,
+    has_pose: torch.Tensor,
+) -> None:
+    """Write finished frames (b, C, h, w) into the cache: one pass at t = 0 over the clean latents."""
+    context = dit.frame_context(action, rays, has_pose, *cache.view(slots), *cache.positions(slots))
+    _commit(dit, cache, slots, latent, context)
+
+
+def _commit(dit: DiT, cache: KVCache, slots: list[int], latent: torch.Tensor, context: FrameContext) -> None:
+    _, k, v = dit.denoise(latent, latent.new_zeros(len(slots)), context)
+    cache.write(slots, k, v)
+
+
+def generate_cached(
+    dit: DiT,
+    cache: KVCache,
+    slots: list[int],
+    noise: torch.Tensor,
+    action: torch.Tensor,
+    rays: torch.Tensor,
+    has_pose: torch.Tensor,
+    schedule: list[float],
+) -> torch.Tensor:
+    """The next frame of each episode in `slots`, batched: denoise `noise` (b, C, h, w) along `schedule`
+    with the cache as context, commit the result to the cache and return it (b, C, h, w).
+    action (b, A), rays (b, N, 6), has_pose (b,): the conditions of the frame being made."""
+    context = dit.frame_context(action, rays, has_pose, *cache.view(slots), *cache.positions(slots))
+
+    def velocity(x: torch.Tensor, t: float) -> torch.Tensor:
+        return dit.denoise(x, x.new_full((len(slots),), t), context)[0]
+
+    latent = sample(velocity, noise, schedule)
+    _commit(dit, cache, slots, latent, context)  # the cache is unchanged since the context was made
+    return latent
+
+
+def generate_recompute(
+    dit: DiT,
+    history: torch.Tensor,
+    noise: torch.Tensor,
+    action: torch.Tensor,
+    rays: torch.Tensor,
+    has_pose: torch.Tensor,
+    schedule: list[float],
+) -> torch.Tensor:
+    """Reference without a cache: every denoising step reruns the transformer over the whole history.
+
+    history: (B, T, C, h, w) clean latents of all earlier frames of the episodes; noise (B, C, h, w);
+    action (B, T+1, A), rays (B, T+1, N, 6), has_pose (B, T+1): conditions of the history and the new frame.
+    Returns the new frame (B, C, h, w). generate_cached must give the same result (tests/test_neural_cache.py).
+    """
+    B, T = history.shape[:2]
+
+    def velocity(x: torch.Tensor, t: float) -> torch.Tensor:
+        clip = torch.cat([history, x[:, None]], dim=1)  # (B, T+1, C, h, w)
+        times = torch.cat([x.new_zeros(B, T), x.new_full((B, 1), t)], dim=1)  # history is clean
+        return dit(clip, times, action, rays, has_pose)[:, -1]
+
+    return sample(velocity, noise, schedule)
+
+
+def init_checkpoint(
+    path: str | Path, config: ModelConfig | str | Path, seed: int = 0, start_frames: np.ndarray | None = None
+) -> ModelConfig:
+    """Write a randomly initialised checkpoint directory (tests, benchmarks, daemon end-to-end runs).
+
+    config: a ModelConfig or a config.yaml path (e.g. runtime/configs/tiny.yaml). Every layer is random, the
+    adaLN-Zero layers included, so frames depend on every input. start_frames: optional (N, H, W, 3) uint8.
+    """
+    cfg = config if isinstance(config, ModelConfig) else read_config(config)
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        autoencoder, dit = build_models(cfg, zero_init=False)
+    frames = None if start_frames is None else torch.from_numpy(np.ascontiguousarray(start_frames)).permute(0, 3, 1, 2)
+    save_checkpoint(path, cfg, autoencoder, dit, frames)
+    return cfg
+
+
+def _checked_pose(pose: np.ndarray) -> np.ndarray:
+    m = np.array(pose, dtype=np.float64)
+    if m.shape != (4, 4) or not np.isfinite(m).all():
+        raise ValueError(f"a pose must be a finite (4, 4) camera-to-world, got shape {m.shape}")
+    return m
+
+
+@dataclass
+class _Episode:
+    slot: int  # index in the KV cache
+    generator: torch.Generator  # all of the episode's noise
+    pose: np.ndarray  # (4, 4) camera-to-world of the latest frame
+    reference: np.ndarray | None  # (4, 4) inverse of the reference camera-to-world, once known
+
+
+class NeuralWorld(World):
+    """Episodes of a neural world model loaded from a checkpoint directory (runtime/checkpoint.py)."""
+
+    capabilities = ("pose", "start_image")
+
+    def __init__(
+        self,
+        path: str | Path,
+        device: str | torch.device = "cpu",
+        steps: int | None = None,
+        dtype: str = "float32",
+        max_episodes: int = 4,
+    ):
+        """device: "cpu", "cuda", "cuda:1"; steps: denoising steps per frame (default: the config's);
+        dtype: "float32", or "bfloat16" / "float16" autocast (float16 on CUDA only); max_episodes: cache
+        slots allocated up front (more are added at reset when needed)."""
+        self.device = torch.device(device)
+        if dtype not in COMPUTE_DTYPES or (dtype == "float16" and self.device.type != "cuda"):
+            raise ValueError(f"dtype must be float32, bfloat16 or (on CUDA) float16, not {dtype!r}")
+        self.dtype = COMPUTE_DTYPES[dtype]
+        checkpoint = load_checkpoint(path, self.device)
+        self.config = cfg = checkpoint.config
+        self.name, self.fov_deg = cfg.name, cfg.frame.fov_deg
+        self.dit, self.autoencoder, self.start_frames = checkpoint.dit, checkpoint.autoencoder, checkpoint.start_frames
+        if self.device.type == "cpu":
+            self.autoencoder.to(memory_format=torch.channels_last)  # oneDNN's fast convolutions: ~2.5x here
+        if self.dtype != torch.float32:
+            # Autocast would cast every fp32 weight again on every call; cast the matmul and convolution
+            # weights once, keeping norms, embedding tables and the residual stream in fp32.
+            for module in [*self.dit.modules(), *self.autoencoder.modules()]:
+                if isinstance(module, (nn.Linear, nn.Conv2d)):
+                    module.to(self.dtype)
+        if steps is not None and steps < 1:
+            raise ValueError(f"steps must be >= 1, not {steps}")
+        self.schedule = timesteps(steps or cfg.sampler.steps, cfg.sampler.shift)
+        self.cache = KVCache(
+            cfg.dit.depth,
+            self.dit.tokens,
+            cfg.dit.heads,
+            self.dit.head_dim,
+            cfg.dit.sinks,
+            cfg.dit.window,
+            capacity=max_episodes,
+            device=self.device,
+            dtype=self.dtype,
+        )
+        self._episodes: dict[Hashable, _Episode] = {}
+
+    def frame_size(self, width: int, height: int) -> tuple[int, int]:
+        """The model's native size, whatever is asked."""
+        return self.config.frame.width, self.config.frame.height
+
+    def reset(
+        self,
+        key: Hashable,
+        seed: int,
+        width: int,
+        height: int,
+        pose: np.ndarray | None = None,
+        image: np.ndarray | None = None,
+    ) -> None:
+        """Start episode `key`: its first frame (the cache's first sink) is `image` if given, else the
+        checkpoint's start frame number seed % N, else a frame the model generates from the seed's noise."""
+        pose = None if pose is None else _checked_pose(pose)
+        pixels = None if image is None else self._image_to_model(image)  # both checked before anything changes
+        old = self._episodes.pop(key, None)
+        slot = old.slot if old is not None else self._free_slot()
+        self.cache.reset(slot)
+        start = c2w_from_yaw_pitch(np.array([0.0, EYE_Y, 0.0]), 0.0, 0.0) if pose is None else pose
+        generator = torch.Generator().manual_seed(seed & 0xFFFF_FFFF_FFFF_FFFF)
+        reference = None if pose is None else np.linalg.inv(pose)
+        episode = _Episode(slot, generator, start, reference)
+        self._episodes[key] = episode
+        conditions = self._conditions([episode], [Action(pose=pose)])
+        with self._inference():
+            if pixels is not None:
+                first = self.autoencoder.encode(pixels)
+            elif self.start_frames is not None:
+                frame = self.start_frames[seed % len(self.start_frames)][None].to(self.device)
+                first = self.autoencoder.encode(from_uint8(frame).contiguous(memory_format=torch.channels_last))
+            else:
+                noise = episode_noise([generator], self._latent_shape, self.device)
+                generate_cached(self.dit, self.cache, [slot], noise, *conditions, self.schedule)
+                return
+            commit(self.dit, self.cache, [slot], first.float().contiguous(), *conditions)
+
+    def step(self, actions: dict[Hashable, Action]) -> dict[Hashable, Frame]:
+        """One frame for every episode in `actions`, all in one batch."""
+        for key, action in actions.items():
+            if key not in self._episodes:
+                raise KeyError(f"episode {key!r} was never reset")
+            if action.pose is not None:
+                _checked_pose(action.pose)
+        keys = sorted(actions, key=lambda k: self._episodes[k].slot)  # consecutive slots: the cache needs no copy
+        episodes = [self._episodes[k] for k in keys]
+        for episode, key in zip(episodes, keys):
+            action = actions[key]
+            if action.pose is not None:
+                episode.pose = _checked_pose(action.pose)
+                if episode.reference is None:
+                    episode.reference = np.linalg.inv(episode.pose)
+            else:
+                episode.pose = walk(episode.pose, action)
+        conditions = self._conditions(episodes, [actions[k] for k in keys])
+        noise = episode_noise([e.generator for e in episodes], self._latent_shape, self.device)
+        with self._inference():
+            slots = [e.slot for e in episodes]
+            latent = generate_cached(self.dit, self.cache, slots, noise, *conditions, self.schedule)
+            frames = self.autoencoder.decode(latent.contiguous(memory_format=torch.channels_last))
+            pixels = to_uint8(frames).cpu().numpy()  # (b, H, W, 3)
+        by_key = {key: Frame(pixels[i], episode.pose.copy()) for i, (key, episode) in enumerate(zip(keys, episodes))}
+        return {key: by_key[key] for key in actions}
+
+    def close(self, key: Hashable) -> None:
+        self._episodes.pop(key, None)  # the slot is emptied when it is reused
+
+    @property
+    def _latent_shape(self) -> tuple[int, int, int]:
+        return (self.config.autoencoder.latent_channels, *self.config.latent_size)
+
+    def _free_slot(self) -> int:
+        used = {e.slot for e in self._episodes.values()}
+        free = [s for s in range(self.cache.capacity) if s not in used]
+        if not free:
+            free = [self.cache.capacity]
+            self.cache.grow(2 * self.cache.capacity)
+        return free[0]
+
+    @contextlib.contextmanager
+    def _inference(self) -> Iterator[None]:
+        enabled = self.dtype != torch.float32
+        with torch.inference_mode(), torch.autocast(self.device.type, dtype=self.dtype, enabled=enabled):
+            yield
+
+    def _conditions(
+        self, episodes: list[_Episode], actions: list[Action]
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Model inputs for one frame of each episode: action (b, A), rays (b, N, 6), has_pose (b,)."""
+        buttons = self.config.dit.buttons
+        rows = [[*a.move, *a.look, *((a.buttons >> i) & 1 for i in range(buttons))] for a in actions]
+        has_pose = [a.pose is not None and e.reference is not None for e, a in zip(episodes, actions)]
+        relative = [e.reference @ e.pose if p else np.eye(4) for e, p in zip(episodes, has_pose)]
+        width, height = self.config.frame.width, self.config.frame.height
+        lens = [intrinsics(width, height, a.fov_deg or self.fov_deg) for a in actions]
+        rays = plucker_rays(torch.tensor(np.stack(relative)), torch.tensor(lens), (width, height), self.dit.grid)
+        dev = self.device
+        return (
+            torch.tensor(rows, dtype=torch.float32, device=dev),
+            rays.to(dev),
+            torch.tensor(has_pose, device=dev),
+        )
+
+    def _image_to_model(self, image: np.ndarray) -> torch.Tensor:
+        """(H, W, 3 or 4) uint8 -> (1, 3, h, w) in [-1, 1] at the model's size: centre-cropped to the model's
+        aspect ratio, then resized with antialiasing."""
+        image = np.asarray(image)
+        if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] not in (3, 4):
+            raise ValueError(f"start image must be (H, W, 3) uint8, got {image.shape} {image.dtype}")
+        x = torch.from_numpy(np.ascontiguousarray(image[..., :3])).permute(2, 0, 1)[None].float()  # (1, 3, H, W)
+        width, height = self.config.frame.width, self.config.frame.height
+        H, W = x.shape[-2:]
+        crop_w, crop_h = min(W, round(H * width / height)), min(H, round(W * height / width))
+        top, left = (H - crop_h) // 2, (W - crop_w) // 2
+        x = x[..., top : top + crop_h, left : left + crop_w]
+        x = F.interpolate(x, size=(height, width), mode="bilinear", antialias=True, align_corners=False)
+        return (x / 127.5 - 1).clamp(-1, 1).to(self.device).contiguous(memory_format=torch.channels_last)
