@@ -1,5 +1,6 @@
 """`worldbridge demo`: the whole path in one command — start a daemon, connect a client over the real
-protocol, walk a scripted route, save the frames as a GIF and print what it measured."""
+protocol, let an exploring player (runtime/explore.py, planning on the maze's map) walk through the world,
+save the frames as a GIF and print what it measured."""
 
 from __future__ import annotations
 
@@ -8,18 +9,23 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from bridge.bench import scripted_input
 from bridge.client import Client
 from bridge.launch import DaemonProcess
+from bridge.poses import to_canonical
+from runtime.explore import Player
+from runtime.maze_level import MazeLevel
 
 
 def run(world: str, frames: int, size: int, out: Path, progress=None) -> dict:
     images, latencies = [], []
-    with DaemonProcess(world) as d, Client(d.address, width=size, height=size, name="demo") as c:
-        c.grant(2)
-        for i in range(frames):
-            c.send_input(*scripted_input(i))
+    player = Player(MazeLevel(0).solid, np.random.default_rng(7))  # the level the default model learned
+    with DaemonProcess(world) as d, Client(d.address, width=size, height=size, name="demo", seed=7) as c:
+        c.grant(1)
+        for _ in range(frames):
             f = c.recv_frame()
+            pose = f.header["pose"]
+            a = player.act(to_canonical("opencv", pose["p"], pose["q"]))
+            c.send_input(a.move, a.look, a.buttons)
             c.grant(1)
             images.append(f.image)
             latencies.append(f.latency_ms)
