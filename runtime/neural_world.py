@@ -84,17 +84,20 @@ def generate_cached(
     rays: torch.Tensor,
     has_pose: torch.Tensor,
     schedule: list[float],
+    observed: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """The next frame of each episode in `slots`, batched: denoise `noise` (b, C, h, w) along `schedule`
     with the cache as context, commit the result to the cache and return it (b, C, h, w).
-    action (b, A), rays (b, N, 6), has_pose (b,): the conditions of the frame being made."""
+    action (b, A), rays (b, N, 6), has_pose (b,): the conditions of the frame being made. `observed`
+    (b, C, h, w): latents of the frames that truly came next, committed instead (teacher forcing)."""
     context = dit.frame_context(action, rays, has_pose, *cache.view(slots), *cache.positions(slots))
 
     def velocity(x: torch.Tensor, t: float) -> torch.Tensor:
         return dit.denoise(x, x.new_full((len(slots),), t), context)[0]
 
     latent = sample(velocity, noise, schedule)
-    _commit(dit, cache, slots, latent, context)  # the cache is unchanged since the context was made
+    # the cache is unchanged since the context was made
+    _commit(dit, cache, slots, latent if observed is None else observed, context)
     return latent
 
 
@@ -241,8 +244,12 @@ class NeuralWorld(World):
                 return
             commit(self.dit, self.cache, [slot], first.float().contiguous(), *conditions)
 
-    def step(self, actions: dict[Hashable, Action]) -> dict[Hashable, Frame]:
-        """One frame for every episode in `actions`, all in one batch."""
+    def step(
+        self, actions: dict[Hashable, Action], observed: dict[Hashable, np.ndarray] | None = None
+    ) -> dict[Hashable, Frame]:
+        """One frame for every episode in `actions`, all in one batch. `observed` (evaluation): for every key
+        the frame (H, W, 3) uint8 that truly came next; it enters the context instead of the generated one,
+        which is still what is returned (teacher forcing)."""
         for key, action in actions.items():
             if key not in self._episodes:
                 raise KeyError(f"episode {key!r} was never reset")
@@ -262,7 +269,10 @@ class NeuralWorld(World):
         noise = episode_noise([e.generator for e in episodes], self._latent_shape, self.device)
         with self._inference():
             slots = [e.slot for e in episodes]
-            latent = generate_cached(self.dit, self.cache, slots, noise, *conditions, self.schedule)
+            truth = None
+            if observed is not None:
+                truth = self.autoencoder.encode(torch.cat([self._image_to_model(observed[k]) for k in keys])).float()
+            latent = generate_cached(self.dit, self.cache, slots, noise, *conditions, self.schedule, truth)
             frames = self.autoencoder.decode(latent.contiguous(memory_format=torch.channels_last))
             pixels = to_uint8(frames).cpu().numpy()  # (b, H, W, 3)
         by_key = {key: Frame(pixels[i], episode.pose.copy()) for i, (key, episode) in enumerate(zip(keys, episodes))}
