@@ -46,7 +46,7 @@ def measure(checkpoint: Path, dtype: str, frames: int, long: int, context: int) 
     world = NeuralWorld(checkpoint, dtype=dtype)
     world.reset("bench", seed=0, width=0, height=0)
     walk = {"bench": Action(move=(0.0, 1.0), look=(2.0, 0.0))}
-    while world.cache.length[0] < 50 - frames:  # warm up on real frames
+    while world.cache.length[0] < 51 - frames:  # warm up on real frames; then measure frames ..50
         world.step(walk)
     result = {"frame_ms_at_50": median_ms(lambda: world.step(walk), frames)}
 
@@ -75,7 +75,7 @@ def measure(checkpoint: Path, dtype: str, frames: int, long: int, context: int) 
 
         result["model_ms_recompute"] = median_ms(recompute, max(3, frames // 4))
         result["frame_ms_recompute"] = round(result["model_ms_recompute"] + result["decode_ms"], 2)
-        while cache.length[0] < long - frames:  # cheap frames: the cache pass alone writes each one
+        while cache.length[0] < long + 1 - frames:  # cheap frames: the cache pass alone writes each one
             commit(dit, cache, [0], torch.randn(latent_shape), action, rays, no_pose)
     result[f"frame_ms_at_{long}"] = median_ms(lambda: world.step(walk), frames)
     result["last_frame_measured"] = int(cache.length[0]) - 1  # the start frame is frame 0

@@ -24,7 +24,7 @@ Two ways to run the same weights:
 - `step`: one frame per episode against explicit cache tensors, returning the frame's own keys/values, a pure
   function of its inputs so it can be exported (ONNX) with the cache as inputs and outputs. It is
   `denoise(x, t, frame_context(...))`: a frame's denoising passes and its cache pass share one context (its
-  conditions, the cached keys rotated into place), which halves the cost of a pass on a CPU.
+  conditions, the cached keys rotated into place), computed once per frame.
 
 The network predicts the flow-matching velocity v = eps - x0 (runtime/sampler.py).
 """
@@ -161,7 +161,7 @@ class RMSNorm(nn.Module):
 
 
 # attend(q, k, v) -> y: how one attention layer lets tokens see each other; q, k, v are (B, T, N, H, hd)
-# with q and k not yet rotated, y is (B, T, N, H*hd). DiT.forward and DiT.step each define their own.
+# with q and k not yet rotated, y is (B, T, N, H*hd). DiT.forward and DiT.denoise each define their own.
 Attend = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 
 

@@ -45,8 +45,9 @@ def walk(c2w: np.ndarray, action: Action) -> np.ndarray:
     at WALK_SPEED (times RUN_FACTOR with BUTTON_RUN) for one TICK.
     """
     yaw, pitch = yaw_pitch_from_c2w(c2w)
-    yaw = (yaw + action.look[0] + 180.0) % 360.0 - 180.0
-    pitch = min(max(pitch + action.look[1], -PITCH_LIMIT), PITCH_LIMIT)
+    look = np.nan_to_num(np.asarray(action.look, dtype=np.float64))
+    yaw = (yaw + look[0] + 180.0) % 360.0 - 180.0
+    pitch = min(max(pitch + look[1], -PITCH_LIMIT), PITCH_LIMIT)
     move = np.clip(np.nan_to_num(np.asarray(action.move, dtype=np.float64)), -1.0, 1.0)
     move /= max(1.0, float(np.linalg.norm(move)))
     distance = WALK_SPEED * TICK * (RUN_FACTOR if action.buttons & BUTTON_RUN else 1.0)
