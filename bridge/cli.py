@@ -46,7 +46,7 @@ def _serve(args: argparse.Namespace) -> int:
     limits = Limits(max_sessions=args.max_sessions, idle_timeout_s=args.idle_timeout,
                     max_message_bytes=args.max_message_bytes)
     try:
-        world = load_world(args.world, device=args.device)
+        world = load_world(args.world, device=args.device, steps=args.steps, dtype=args.dtype)
         daemon = Daemon(world, DaemonConfig(args.bind, limits, args.token), fov_deg=getattr(world, "fov_deg", 60.0))
     except Exception as e:  # bad world spec, corrupt checkpoint, port in use, refused bind
         print(f"worldbridge serve: {e}", file=sys.stderr)
@@ -64,7 +64,7 @@ def _bench(args: argparse.Namespace) -> int:
 
     from bridge import bench
 
-    serve_args = ["--device", args.device]
+    serve_args = ["--device", args.device, "--dtype", args.dtype]
     with tqdm(total=args.frames, desc="bench", unit="frame", disable=args.json or not sys.stderr.isatty()) as bar:
         result = bench.run(args.world, args.frames, args.width, args.height, args.format, serve_args, bar.update)
     if args.json:
@@ -177,6 +177,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--bind", default="tcp://127.0.0.1:5557", help="ZeroMQ endpoint (loopback unless --token)")
     s.add_argument("--token", default=os.environ.get("WORLDBRIDGE_TOKEN", ""), help="required in every hello")
     s.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 (neural worlds)")
+    s.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"],
+                   help="neural worlds: compute precision (bfloat16 is ~1.4x faster on CPUs with AVX-512 BF16)")
+    s.add_argument("--steps", type=int, help="neural worlds: denoising steps per frame (default: the model's)")
     s.add_argument("--max-sessions", type=int, default=Limits.max_sessions)
     s.add_argument("--idle-timeout", type=float, default=Limits.idle_timeout_s, help="seconds")
     s.add_argument("--max-message-bytes", type=int, default=Limits.max_message_bytes)
@@ -231,6 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--height", type=int, default=128)
     b.add_argument("--format", default="rgb8", choices=["rgb8", "rgba8", "jpeg"])
     b.add_argument("--device", default="cpu")
+    b.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
     b.add_argument("--json", action="store_true", help="print one JSON object")
     b.set_defaults(func=_bench)
     return p

@@ -14,7 +14,7 @@ def default_world() -> str:
     return "default" if (DEFAULT_MODEL / "config.yaml").is_file() else "maze"
 
 
-def load_world(spec: str, device: str = "cpu", steps: int | None = None) -> World:
+def load_world(spec: str, device: str = "cpu", steps: int | None = None, dtype: str = "float32") -> World:
     if spec == "maze" or spec.startswith("maze:"):
         from runtime.maze import MazeWorld
 
@@ -29,4 +29,4 @@ def load_world(spec: str, device: str = "cpu", steps: int | None = None) -> Worl
         raise ValueError(f"--world {spec}: {path} has no config.yaml, so it is not a WorldBridge model directory")
     from runtime.neural_world import NeuralWorld
 
-    return NeuralWorld(path, device=device, steps=steps)
+    return NeuralWorld(path, device=device, steps=steps, dtype=dtype)

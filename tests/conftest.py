@@ -1,7 +1,12 @@
 """Shared fixtures: real daemons in real processes on ephemeral loopback ports."""
 
+import os
 import sys
 from pathlib import Path
+
+# One compute thread per process (children inherit it): tests run daemons and clients side by side on a
+# 2-core machine, and oversubscribed torch threads make everything many times slower.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import pytest
 
