@@ -132,7 +132,8 @@ def _train(args: argparse.Namespace) -> int:
 
     def progress(stage: str, step: int, total: int, record: dict) -> None:
         if stage not in bars:
-            bars[stage] = tqdm(total=total, desc=stage, unit="step", disable=not main_rank)
+            # initial=step: a resumed run's rate counts only the steps done now
+            bars[stage] = tqdm(total=total, initial=step, desc=stage, unit="step", disable=not main_rank)
         bar = bars[stage]
         bar.update(step - bar.n)
         bar.set_postfix(loss=record["loss"])
