@@ -158,9 +158,14 @@ def stability(world: NeuralWorld, maze: MazeWorld, minutes: float, reference: np
             "per_minute": per_minute}
 
 
+def side_by_side(pred: np.ndarray, truth: np.ndarray) -> list[np.ndarray]:
+    """Model | white gap | ground truth, frame by frame: (H, 2W + 4, 3) uint8 each."""
+    return [np.concatenate([p, np.full((p.shape[0], 4, 3), 255, np.uint8), t], 1) for p, t in zip(pred, truth)]
+
+
 def side_by_side_gif(pred: np.ndarray, truth: np.ndarray, path: Path, scale: int = 2) -> None:
     """Model | ground truth, one GIF at 16 FPS."""
-    frames = [np.concatenate([p, np.full((p.shape[0], 4, 3), 255, np.uint8), t], 1) for p, t in zip(pred, truth)]
+    frames = side_by_side(pred, truth)
     images = [Image.fromarray(f).resize((f.shape[1] * scale, f.shape[0] * scale), Image.NEAREST) for f in frames]
     path.parent.mkdir(parents=True, exist_ok=True)
     images[0].save(path, save_all=True, append_images=images[1:], duration=62, loop=0)
