@@ -9,6 +9,7 @@ import os
 import signal
 import sys
 
+from bridge.errors import UserError
 from bridge.protocol import Limits
 from bridge.worlds import default_world
 
@@ -36,6 +37,20 @@ EXAMPLES = {
     "bench": """examples:
   worldbridge bench --world maze --json
   worldbridge bench --world default --frames 500 --width 128 --height 128 --format jpeg""",
+    "play": """examples:
+  worldbridge play --world maze                      # start a maze daemon, open a window; Esc quits
+  worldbridge play --world default --width 128 --height 128
+  worldbridge play --connect tcp://127.0.0.1:5557    # a daemon that is already running
+keys: W A S D move, mouse or arrow keys look, Shift runs, F12 or P screenshot, R new episode,
+      Tab frees the mouse, Esc quits""",
+    "rollout": """examples:
+  worldbridge rollout --world maze --actions examples/walk_loop.yaml --out out/walk.gif
+  worldbridge rollout --world default --actions examples/walk_loop.yaml --out out/walk.gif --compare maze
+  worldbridge rollout --world maze --actions out/lingbot_ep0 --out out/frames/ --json   # LingBot-World dir
+(action script format: docs/rollout.md)""",
+    "export-lingbot": """examples:
+  worldbridge export-lingbot --data data/maze --episode 0 --out out/lingbot_ep0
+  worldbridge export-lingbot --data recordings/mylevel --episode 3 --frames 161 --out out/path3""",
 }
 
 
@@ -163,6 +178,59 @@ def _eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _play(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from bridge.play import play
+
+    world = args.world or (None if args.connect else default_world())
+    result = play(world, args.connect, width=args.width, height=args.height, token=args.token,
+                  serve_args=("--device", args.device, "--dtype", args.dtype), scale=args.scale,
+                  screenshot_dir=Path(args.screenshot_dir), max_frames=args.frames)
+    print(json.dumps(result) if args.json else
+          f"worldbridge: played {result.get('frames', 0)} frames of {result['world']}")
+    return 0
+
+
+def _rollout(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from tqdm import tqdm
+
+    from bridge.rollout import rollout
+
+    size = (args.width, args.height) if args.width or args.height else None
+    if size and not (args.width and args.height):
+        raise UserError("give both --width and --height, or neither")
+    with tqdm(desc="rollout", unit="frame", disable=args.json) as bar:
+        report = rollout(args.world, Path(args.actions), Path(args.out), connect=args.connect,
+                         compare=args.compare, size=size, scale=args.scale, token=args.token,
+                         serve_args=("--device", args.device, "--dtype", args.dtype), progress=bar.update,
+                         on_total=lambda n: setattr(bar, "total", n))
+    if args.json:
+        print(json.dumps(report))
+        return 0
+    print(f"worldbridge: {report['frames']} frames of {report['world']} -> {report['out']}")
+    if "compare" in report:
+        cmp = report["compare"]
+        print(f"PSNR against {cmp['world']}: mean {cmp['psnr_mean']} dB, min {cmp['psnr_min']} dB "
+              f"(per frame in {report['report']})")
+    return 0
+
+
+def _export_lingbot(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from runtime import lingbot
+
+    try:
+        result = lingbot.export_episode(Path(args.data), args.episode, Path(args.out), args.frames)
+    except (OSError, ValueError, IndexError) as e:
+        raise UserError(str(e)) from None
+    print(json.dumps(result))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="worldbridge", description="Serve interactive world models to game engines.")
     p.add_argument("--log-level", default=os.environ.get("WORLDBRIDGE_LOG", "INFO"))
@@ -238,13 +306,57 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
     b.add_argument("--json", action="store_true", help="print one JSON object")
     b.set_defaults(func=_bench)
+
+    pl = command("play", "Drive a world live in a window: W A S D + mouse, HUD with fps and latency.")
+    where = pl.add_mutually_exclusive_group()
+    where.add_argument("--world", help="start a daemon for this world (stopped on exit); default: "
+                       f"{default_world()}")
+    where.add_argument("--connect", metavar="ADDR", help="use a running daemon, e.g. tcp://127.0.0.1:5557")
+    pl.add_argument("--width", type=int, default=256, help="requested frame width (a model may use its own)")
+    pl.add_argument("--height", type=int, default=256)
+    pl.add_argument("--scale", type=int, help="window pixels per frame pixel (default: a window about 512 wide)")
+    pl.add_argument("--screenshot-dir", default="out/screenshots", help="where F12 / P save frames")
+    pl.add_argument("--frames", type=int, help="quit after this many frames (scripted runs, tests)")
+    pl.add_argument("--token", default=os.environ.get("WORLDBRIDGE_TOKEN", ""), help="for --connect")
+    pl.add_argument("--device", default="cpu", help="with --world: cpu, cuda (neural worlds)")
+    pl.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
+    pl.add_argument("--json", action="store_true", help="print a JSON summary on exit")
+    pl.set_defaults(func=_play)
+
+    r = command("rollout", "Play an action script (YAML or a LingBot-World action directory) through a world.")
+    where = r.add_mutually_exclusive_group(required=True)
+    where.add_argument("--world", help="start a daemon for this world: maze, maze:SEED, default, a model dir")
+    where.add_argument("--connect", metavar="ADDR", help="use a running daemon instead")
+    r.add_argument("--actions", required=True, help="a .yaml action script or a LingBot-World action directory")
+    r.add_argument("--out", required=True, help="out.gif, out.mp4 (needs ffmpeg) or a directory for PNGs")
+    r.add_argument("--compare", metavar="WORLD", help="also run the script in this world (maze = ground truth): "
+                   "side-by-side output and PSNR per frame")
+    r.add_argument("--width", type=int, help="frame size (default: the intrinsics' size, else 128)")
+    r.add_argument("--height", type=int)
+    r.add_argument("--scale", type=int, default=1, help="output pixels per frame pixel")
+    r.add_argument("--token", default=os.environ.get("WORLDBRIDGE_TOKEN", ""), help="for --connect")
+    r.add_argument("--device", default="cpu")
+    r.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
+    r.add_argument("--json", action="store_true", help="print the report as one line of JSON")
+    r.set_defaults(func=_rollout)
+
+    x = command("export-lingbot", "Turn a dataset episode into a LingBot-World action directory.")
+    x.add_argument("--data", required=True, help="dataset directory (generated or recorded, docs/dataset.md)")
+    x.add_argument("--episode", type=int, default=0)
+    x.add_argument("--frames", type=int, help="only the first N frames")
+    x.add_argument("--out", required=True, help="directory for poses.npy, intrinsics.npy, action.npy, image.jpg")
+    x.set_defaults(func=_export_lingbot)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    return args.func(args)
+    try:
+        return args.func(args)
+    except UserError as e:  # the user's mistake: one line, no traceback
+        print(f"worldbridge: error: {e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
