@@ -235,15 +235,15 @@ class NeuralWorld(World):
         conditions = self._conditions([episode], [Action(pose=pose)])
         with self._inference():
             if pixels is not None:
-                first = self.autoencoder.encode(pixels)
+                first = self._encode(pixels)
             elif self.start_frames is not None:
                 frame = self.start_frames[seed % len(self.start_frames)][None].to(self.device)
-                first = self.autoencoder.encode(from_uint8(frame).contiguous(memory_format=torch.channels_last))
+                first = self._encode(from_uint8(frame).contiguous(memory_format=torch.channels_last))
             else:
                 noise = episode_noise([generator], self._latent_shape, self.device)
-                generate_cached(self.dit, self.cache, [slot], noise, *conditions, self.schedule)
+                self._generate([slot], noise, conditions)
                 return
-            commit(self.dit, self.cache, [slot], first.float().contiguous(), *conditions)
+            self._commit([slot], first, conditions)
 
     def step(
         self, actions: dict[Hashable, Action], observed: dict[Hashable, np.ndarray] | None = None
@@ -272,15 +272,34 @@ class NeuralWorld(World):
             slots = [e.slot for e in episodes]
             truth = None
             if observed is not None:
-                truth = self.autoencoder.encode(torch.cat([self._image_to_model(observed[k]) for k in keys])).float()
-            latent = generate_cached(self.dit, self.cache, slots, noise, *conditions, self.schedule, truth)
-            frames = self.autoencoder.decode(latent.contiguous(memory_format=torch.channels_last))
-            pixels = to_uint8(frames).cpu().numpy()  # (b, H, W, 3)
+                truth = self._encode(torch.cat([self._image_to_model(observed[k]) for k in keys]))
+            pixels = self._decode(self._generate(slots, noise, conditions, truth))  # (b, H, W, 3)
         by_key = {key: Frame(pixels[i], episode.pose.copy()) for i, (key, episode) in enumerate(zip(keys, episodes))}
         return {key: by_key[key] for key in actions}
 
     def close(self, key: Hashable) -> None:
         self._episodes.pop(key, None)  # the slot is emptied when it is reused
+
+    # The model's four computations, which runtime/onnx_world.py runs in ONNX Runtime instead.
+    # conditions: (action (b, A), rays (b, N, 6), has_pose (b,)), as _conditions makes them.
+
+    def _encode(self, x: torch.Tensor) -> torch.Tensor:
+        """(b, 3, H, W) in [-1, 1] -> (b, C, h, w) float32 latents."""
+        return self.autoencoder.encode(x).float()
+
+    def _decode(self, latent: torch.Tensor) -> np.ndarray:
+        """(b, C, h, w) latents -> (b, H, W, 3) uint8 pixels."""
+        return to_uint8(self.autoencoder.decode(latent.contiguous(memory_format=torch.channels_last))).cpu().numpy()
+
+    def _generate(
+        self, slots: list[int], noise: torch.Tensor, conditions: tuple, observed: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """The next latent of each episode in `slots`, committed to the cache (or `observed` instead)."""
+        return generate_cached(self.dit, self.cache, slots, noise, *conditions, self.schedule, observed)
+
+    def _commit(self, slots: list[int], latent: torch.Tensor, conditions: tuple) -> None:
+        """Write finished latents (b, C, h, w) into the episodes' cache slots."""
+        commit(self.dit, self.cache, slots, latent.contiguous(), *conditions)
 
     @property
     def _latent_shape(self) -> tuple[int, int, int]:
