@@ -18,6 +18,7 @@ EXAMPLES = {
   worldbridge serve                                  # the default model on tcp://127.0.0.1:5557
   worldbridge serve --world maze                     # the procedural ground-truth maze
   worldbridge serve --world runs/mymodel --device cuda
+  worldbridge serve --record-dir recordings            # clients may record their own frames (docs/finetune.md)
   WORLDBRIDGE_TOKEN=s3cret worldbridge serve --bind tcp://0.0.0.0:5557   # LAN needs a token""",
     "demo": """examples:
   worldbridge demo                                   # default world, 160 frames -> out/demo.gif
@@ -56,13 +57,17 @@ keys: W A S D move, mouse or arrow keys look, Shift runs, F12 or P screenshot, R
 
 def _serve(args: argparse.Namespace) -> int:
     from bridge.daemon import Daemon, DaemonConfig
+    from bridge.recorder import RecordConfig
     from bridge.worlds import load_world
 
     limits = Limits(max_sessions=args.max_sessions, idle_timeout_s=args.idle_timeout,
                     max_message_bytes=args.max_message_bytes)
+    caps = {"max_frames": args.record_max_frames, "max_bytes": args.record_max_bytes}
+    record = RecordConfig(args.record_dir, **{k: v for k, v in caps.items() if v}) if args.record_dir else None
     try:
         world = load_world(args.world, device=args.device, steps=args.steps, dtype=args.dtype)
-        daemon = Daemon(world, DaemonConfig(args.bind, limits, args.token), fov_deg=getattr(world, "fov_deg", 60.0))
+        daemon = Daemon(world, DaemonConfig(args.bind, limits, args.token, record),
+                        fov_deg=getattr(world, "fov_deg", 60.0))
     except Exception as e:  # bad world spec, corrupt checkpoint, port in use, refused bind
         print(f"worldbridge serve: {e}", file=sys.stderr)
         return 2
@@ -252,6 +257,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--max-sessions", type=int, default=Limits.max_sessions)
     s.add_argument("--idle-timeout", type=float, default=Limits.idle_timeout_s, help="seconds")
     s.add_argument("--max-message-bytes", type=int, default=Limits.max_message_bytes)
+    s.add_argument("--record-dir", help="let clients record their rendered frames into datasets here "
+                   "(default: recording is refused)")
+    s.add_argument("--record-max-frames", type=int, help="frames per recording (default 36000)")
+    s.add_argument("--record-max-bytes", type=int,
+                   help="bytes the recording directory may hold, frames counted uncompressed (default 4 GiB)")
     s.set_defaults(func=_serve)
 
     d = command("demo", "Serve a world, walk a scripted route through it over the protocol, save a GIF.")

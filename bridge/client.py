@@ -80,10 +80,17 @@ class Client:
 
     def send_input(
         self, move=(0.0, 0.0), look=(0.0, 0.0), buttons: int = 0, pose: dict | None = None,
-        fov_deg: float | None = None,
+        fov_deg: float | None = None, image: np.ndarray | None = None,
     ) -> int:
+        """Send controller state (and, while recording, the engine's frame `image`: (H, W, 3|4) uint8, top
+        row first, at the welcome's size, rendered from `pose`). Returns the input's seq."""
         self.seq += 1
-        self.send(protocol.input_msg(self.seq, time.monotonic(), move, look, buttons, pose, fov_deg))
+        spec = payload = None
+        if image is not None:
+            h, w, c = image.shape
+            spec = {"width": w, "height": h, "format": "rgb8" if c == 3 else "rgba8", "row_order": "top_down"}
+            payload = np.ascontiguousarray(image, dtype=np.uint8).tobytes()
+        self.send(protocol.input_msg(self.seq, time.monotonic(), move, look, buttons, pose, fov_deg, spec), payload)
         return self.seq
 
     def grant(self, n: int = 1) -> None:
@@ -125,6 +132,17 @@ class Client:
             image = np.ascontiguousarray(image[..., :3], dtype=np.uint8).tobytes()
         self.send(protocol.reset(seed, pose, spec), image)
         return self.expect("reset_ok")
+
+    def start_recording(self, name: str = "") -> dict[str, Any]:
+        """Ask the daemon to record this session; returns record_ok (the name the daemon chose, the size
+        images must have). Raises ServerError (403 when the daemon has no recording directory)."""
+        self.send(protocol.record_start(name))
+        return self.expect("record_ok")
+
+    def stop_recording(self, timeout: float | None = None) -> dict[str, Any]:
+        """Stop recording; returns record_done once the daemon has written the files (path, frames)."""
+        self.send(protocol.record_stop())
+        return self.expect("record_done", timeout)
 
     def ping(self) -> float:
         """Round trip to the daemon in ms."""

@@ -25,6 +25,7 @@ import zmq
 
 from bridge import poses, protocol
 from bridge.protocol import ErrorCode, Limits, ProtocolError
+from bridge.recorder import RecordConfig, Recorder
 from bridge.session import PendingReset, Session, decode_image
 from runtime.world import Action, Frame, World
 
@@ -39,6 +40,7 @@ class DaemonConfig:
     bind: str = "tcp://127.0.0.1:5557"
     limits: Limits = Limits()
     token: str = ""  # required in hello when set; required for non-loopback binds
+    record: RecordConfig | None = None  # where record_start may write; None: recording is refused (403)
 
 
 def check_bind(bind: str, token: str) -> None:
@@ -86,6 +88,8 @@ class Daemon:
         self._out_push.connect(inproc)
         self._threads: list[threading.Thread] = []
         self.messages_forwarded = 0
+        # recordings are written by their own thread, which reports through the same inproc endpoint
+        self._recorder = Recorder(config.record, self._ctx, inproc, fov_deg) if config.record else None
 
     # ------------------------------------------------------------------------------------------ lifecycle
 
@@ -109,6 +113,8 @@ class Daemon:
             t.join(timeout)
         stuck = [t.name for t in self._threads if t.is_alive()]
         self._threads.clear()
+        if self._recorder is not None and not stuck:  # the socket thread is done: no more recorder calls
+            self._recorder.close()
         if stuck:
             log.warning("threads did not stop within %.0f s: %s", timeout, ", ".join(stuck))
         else:
@@ -208,13 +214,17 @@ class Daemon:
                  session.engine, width, height, session.format, len(self._sessions))
         self._send(identity, protocol.welcome(session.sid, self.world.name, width, height, session.format,
                                               row_order, session.jpeg_quality, self.fov_deg,
-                                              [*self.world.capabilities, "jpeg"], self.limits))
+                                              [*self.world.capabilities, "jpeg",
+                                               *(["record"] if self._recorder else [])], self.limits))
 
     def _on_session_message(self, session: Session, msg: dict[str, Any], payload: bytes | None) -> dict | None:
         """Handle a validated message of a handshaken session (lock held). Returns a direct reply or None."""
         kind = msg["type"]
         if kind == "input":
+            notice = self._record_input(session, msg, payload)
             session.apply_input(msg)
+            if notice is not None:
+                return notice
         elif kind == "credit":
             session.credits = min(self.limits.max_credits, session.credits + msg["n"])
         elif kind == "reset":
@@ -224,16 +234,34 @@ class Daemon:
             session.pose = None  # a new episode starts from its start pose, not the last engine pose
         elif kind == "ping":
             return protocol.pong(msg["t"], time.time())
+        elif kind in ("record_start", "record_stop"):
+            if self._recorder is None:
+                raise ProtocolError(ErrorCode.RECORD_DISABLED, "this daemon does not record (start it with "
+                                    "--record-dir DIR)", kind)
+            if kind == "record_start":
+                return self._recorder.start(session, msg["name"])
+            self._recorder.stop(session)  # record_done follows once the files are written
         elif kind == "bye":
             self._drop(session.identity)
             log.info("session %s closed by client", session.sid)
             return protocol.bye()
         return None
 
+    def _record_input(self, session: Session, msg: dict[str, Any], payload: bytes | None) -> dict | None:
+        """Hand an input to the recorder (cheap: it only queues); refuses images when nothing records."""
+        if self._recorder is not None:
+            return self._recorder.add(session, msg, payload)
+        if msg["image"] is not None:
+            raise ProtocolError(ErrorCode.RECORD_DISABLED, "this daemon does not record; an input carries no "
+                                "image here", "input")
+        return None
+
     def _drop(self, identity: bytes) -> None:
         """Remove a session (lock held); the stepping thread closes its episode in the world."""
         if self._sessions.pop(identity, None) is not None:
             self._closing.append(identity)
+            if self._recorder is not None:
+                self._recorder.end(identity)  # what it recorded is kept
 
     def _reap_idle(self) -> None:
         deadline = time.monotonic() - self.limits.idle_timeout_s

@@ -1,7 +1,7 @@
 """Wire protocol v1: message schemas, msgpack encoding and validation (docs/protocol.md is the spec).
 
 A message is one or two ZeroMQ frames: a msgpack map with a "type" key, then, for messages that carry pixels
-(frame, reset with an image), the raw pixel bytes. Every check a client's message can fail raises
+(frame, reset or input with an image), the raw pixel bytes. Every check a client's message can fail raises
 ProtocolError with a stable numeric code; the daemon turns it into an "error" reply for that client only.
 """
 
@@ -16,23 +16,27 @@ import msgpack
 
 from bridge.poses import ENGINES
 
-MAJOR, MINOR = 1, 0
+MAJOR, MINOR = 1, 1  # 1.1: recording (record_start / record_stop, input with an image)
 FORMATS = ("rgb8", "rgba8", "jpeg")
 ROW_ORDERS = ("top_down", "bottom_up")
-CLIENT_TYPES = ("hello", "input", "credit", "reset", "ping", "bye")
+CLIENT_TYPES = ("hello", "input", "credit", "reset", "ping", "bye", "record_start", "record_stop")
 
 
 class ErrorCode(IntEnum):
     MALFORMED = 400  # not msgpack, not a map, no string "type", wrong number of frames
     UNAUTHORIZED = 401  # missing or wrong token
+    RECORD_DISABLED = 403  # recording asked of a daemon without a recording directory
     UNKNOWN_TYPE = 404  # "type" names no message of this protocol
     EXPIRED = 408  # session reaped after the idle timeout
     NO_SESSION = 409  # a message other than hello before the handshake
+    RECORD_STATE = 412  # record_start while recording, record_stop or an input image while not recording
     TOO_LARGE = 413  # message over max_message_bytes
     BAD_FIELD = 422  # missing, wrong type, out of range, NaN/inf
     VERSION = 426  # incompatible protocol major version
+    RECORD_BUSY = 429  # the recording writer is behind: this input's image was not recorded
     WORLD_ERROR = 500  # the world failed while stepping this session
     UNAVAILABLE = 503  # max sessions reached, or the daemon is shutting down
+    RECORD_FULL = 507  # the recording reached its frame or byte limit: later images are not recorded
 
 
 class ProtocolError(Exception):
@@ -108,6 +112,7 @@ _SCHEMAS: dict[str, dict[str, tuple[str, bool, Any]]] = {
         "buttons": ("uint32", False, 0),
         "pose": (_POSE, False, None),
         "fov_deg": ("fov", False, None),
+        "image": ("image", False, None),  # 1.1: the engine's own frame, recorded while recording
     },
     "credit": {"n": ("credits", True, None)},
     "reset": {
@@ -117,6 +122,9 @@ _SCHEMAS: dict[str, dict[str, tuple[str, bool, Any]]] = {
     },
     "ping": {"t": ("float", False, 0.0)},
     "bye": {},
+    # the name is only a wish: the daemon sanitizes it and picks the directory itself
+    "record_start": {"name": ("str", False, "")},
+    "record_stop": {},
 }
 
 
@@ -277,7 +285,7 @@ def hello(
 
 def input_msg(
     seq: int, t: float, move=(0.0, 0.0), look=(0.0, 0.0), buttons: int = 0,
-    pose: dict[str, list[float]] | None = None, fov_deg: float | None = None,
+    pose: dict[str, list[float]] | None = None, fov_deg: float | None = None, image: dict | None = None,
 ) -> dict[str, Any]:
     msg = {
         "type": "input", "seq": seq, "t": float(t), "move": [float(x) for x in move],
@@ -287,6 +295,8 @@ def input_msg(
         msg["pose"] = {"p": [float(x) for x in pose["p"]], "q": [float(x) for x in pose["q"]]}
     if fov_deg is not None:
         msg["fov_deg"] = float(fov_deg)
+    if image is not None:
+        msg["image"] = image
     return msg
 
 
@@ -301,6 +311,17 @@ def reset(seed: int = 0, pose: dict | None = None, image: dict | None = None) ->
     if image is not None:
         msg["image"] = image
     return msg
+
+
+def record_start(name: str = "") -> dict[str, Any]:
+    msg = {"type": "record_start"}
+    if name:
+        msg["name"] = name
+    return msg
+
+
+def record_stop() -> dict[str, Any]:
+    return {"type": "record_stop"}
 
 
 def ping(t: float) -> dict[str, Any]:
@@ -337,6 +358,15 @@ def frame(
 
 def reset_ok(episode: int, seed: int) -> dict[str, Any]:
     return {"type": "reset_ok", "episode": episode, "seed": seed}
+
+
+def record_ok(name: str, width: int, height: int, max_frames: int, max_bytes: int) -> dict[str, Any]:
+    return {"type": "record_ok", "name": name, "width": width, "height": height, "max_frames": max_frames,
+            "max_bytes": max_bytes}
+
+
+def record_done(name: str, path: str, frames: int, episodes: int) -> dict[str, Any]:
+    return {"type": "record_done", "name": name, "path": path, "frames": frames, "episodes": episodes}
 
 
 def pong(t: float, server_time: float) -> dict[str, Any]:

@@ -89,18 +89,19 @@ class Session:
         return memoryview(np.ascontiguousarray(pixels)).cast("B")
 
 
-def decode_image(spec: dict[str, Any], data: bytes) -> np.ndarray:
-    """A reset's start image -> (H, W, 3) uint8, top row first. Raises ProtocolError on bad pixels."""
+def decode_image(spec: dict[str, Any], data: bytes, ref: str = "reset") -> np.ndarray:
+    """A reset's start image (or a recorded input's image) -> (H, W, 3) uint8, top row first.
+    Raises ProtocolError on bad pixels."""
     if spec["format"] == "jpeg":
         try:
             img = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
         except Exception as e:
-            raise ProtocolError(ErrorCode.BAD_FIELD, f'"image" is not a readable JPEG: {e}', "reset") from None
+            raise ProtocolError(ErrorCode.BAD_FIELD, f'"image" is not a readable JPEG: {e}', ref) from None
         if img.shape[:2] != (spec["height"], spec["width"]):
             raise ProtocolError(
                 ErrorCode.BAD_FIELD,
                 f'"image" says {spec["width"]}x{spec["height"]} but the JPEG is {img.shape[1]}x{img.shape[0]}',
-                "reset",
+                ref,
             )
     else:
         channels = 3 if spec["format"] == "rgb8" else 4

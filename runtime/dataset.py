@@ -43,10 +43,14 @@ class DatasetWriter:
         name = f"ep_{len(self.meta['episodes']):06d}.npz"
         np.savez_compressed(self.out / name, **{k: np.asarray(episode[k], d) for k, d in FIELDS.items()})
         self.meta["episodes"].append({"file": name, "frames": t})
+        self.save_meta()
+        return self.out / name
+
+    def save_meta(self) -> None:
+        """Write meta.json atomically (also before any episode: an empty recording is a valid dataset)."""
         tmp = self.out / "meta.json.tmp"
         tmp.write_text(json.dumps(self.meta, indent=1))
         tmp.replace(self.out / "meta.json")
-        return self.out / name
 
 
 class Dataset:

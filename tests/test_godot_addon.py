@@ -204,9 +204,11 @@ def python_key_orders() -> dict[str, list[str]]:
     image = p.parse(reset_image)[0]["image"]
     return {
         "hello": list(p.hello("c", "godot", 8, 8, token="t")),
-        "input": list(p.input_msg(1, 0.0, pose=pose, fov_deg=60.0)),
+        "input": list(p.input_msg(1, 0.0, pose=pose, fov_deg=60.0, image=image)),
         "credit": list(p.credit(1)),
         "reset": list(p.reset(0, pose=pose, image=image)),
+        "record_start": list(p.record_start("x")),
+        "record_stop": list(p.record_stop()),
         "ping": list(p.ping(0.0)),
         "bye": list(p.bye()),
         "pose_map": list(p.input_msg(1, 0.0, pose=pose)["pose"]),

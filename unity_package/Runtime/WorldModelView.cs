@@ -12,6 +12,8 @@ namespace WorldBridge
     [Serializable] public class FrameEvent : UnityEvent<RenderTexture> { }
     /// <summary>(code, "name: message") of an error from the daemon; code 0 for one the client detected.</summary>
     [Serializable] public class ErrorEvent : UnityEvent<int, string> { }
+    /// <summary>(path on the daemon's machine, frames) of a finished recording.</summary>
+    [Serializable] public class RecordedEvent : UnityEvent<string, int> { }
 
     [AddComponentMenu("WorldBridge/World Model View")]
     [DisallowMultipleComponent]
@@ -50,6 +52,14 @@ namespace WorldBridge
         [Tooltip("Camera whose pose (and field of view) is sent; Camera.main when empty")]
         public Camera targetCamera;
 
+        [Header("Recording (protocol 1.1)")]
+        [Tooltip("Record what the target camera renders, with each input and the camera's pose, as a dataset for " +
+                 "fine-tuning (docs/finetune.md). The daemon must run with --record-dir. While recording the pose " +
+                 "is always sent, so the world follows the engine camera.")]
+        public bool record = false;
+        [Tooltip("A wish for the recording's folder name: the daemon keeps [A-Za-z0-9_-] and may add -2, -3")]
+        public string recordName = "level";
+
         [Header("Output")]
         [Tooltip("Shows the frames (optional)")]
         public RawImage targetRawImage;
@@ -60,6 +70,7 @@ namespace WorldBridge
         public UnityEvent onConnected = new UnityEvent();
         public FrameEvent onFrame = new FrameEvent();
         public ErrorEvent onError = new ErrorEvent();
+        public RecordedEvent onRecorded = new RecordedEvent();
 
         WorldBridgeClient _client;
         readonly FrameHeader _header = new FrameHeader();
@@ -67,6 +78,7 @@ namespace WorldBridge
         Texture2D _upload;
         RenderTexture _target;
         Material _rendererMaterial;
+        Texture2D _grab; // camera read-back for recording, kept while the size stays
         Vector2 _lookSinceSend;
         Vector2 _move;
         bool _run;
@@ -109,6 +121,8 @@ namespace WorldBridge
             Release(_upload);
             Release(_target);
             Release(_rendererMaterial);
+            Release(_grab);
+            _grab = null;
             _upload = null;
             _target = null;
             _rendererMaterial = null;
@@ -181,28 +195,47 @@ namespace WorldBridge
             var w = Welcome;
             if (_client == null || cam == null || w == null) return false;
             if (!w.Has("start_image")) Debug.LogWarning("[WorldBridge] world " + w.World + " ignores start images", this);
-            var rt = RenderTexture.GetTemporary(w.Width, w.Height, 24, RenderTextureFormat.ARGB32);
+            ImageSpec spec;
+            byte[] rgb = GrabCamera(cam, w.Width, w.Height, out spec);
+            _client.Reset(episodeSeed, sendCameraPose ? GetCameraPose() : (CameraPose?)null, spec, rgb, rgb.Length);
+            return true;
+        }
+
+        /// <summary>Stop recording: the daemon writes the dataset, then onRecorded gets its path and frames.</summary>
+        public void StopRecording()
+        {
+            record = false;
+            if (_client != null && _client.IsRecording) _client.StopRecording();
+        }
+
+        /// <summary>Render `cam` once at w x h and read it back (RGB24, bottom row first, as Unity's texture data
+        /// is). A synchronous read-back stalls for the GPU; recording accepts that, because each frame must go
+        /// out with the very input and pose it was rendered for.</summary>
+        byte[] GrabCamera(Camera cam, int w, int h, out ImageSpec spec)
+        {
+            var rt = RenderTexture.GetTemporary(w, h, 24, RenderTextureFormat.ARGB32);
             var previousTarget = cam.targetTexture;
             var previousActive = RenderTexture.active;
-            var grab = new Texture2D(w.Width, w.Height, TextureFormat.RGB24, false);
+            if (_grab == null || _grab.width != w || _grab.height != h)
+            {
+                Release(_grab);
+                _grab = new Texture2D(w, h, TextureFormat.RGB24, false);
+            }
             try
             {
                 cam.targetTexture = rt;
                 cam.Render();
                 RenderTexture.active = rt;
-                grab.ReadPixels(new Rect(0, 0, w.Width, w.Height), 0, 0);
-                byte[] rgb = grab.GetRawTextureData(); // RGB24, bottom row first
-                var spec = new ImageSpec { Width = w.Width, Height = w.Height, Format = PixelFormat.Rgb8, RowOrder = RowOrder.BottomUp };
-                _client.Reset(episodeSeed, sendCameraPose ? GetCameraPose() : (CameraPose?)null, spec, rgb, rgb.Length);
+                _grab.ReadPixels(new Rect(0, 0, w, h), 0, 0);
+                spec = new ImageSpec { Width = w, Height = h, Format = PixelFormat.Rgb8, RowOrder = RowOrder.BottomUp };
+                return _grab.GetRawTextureData();
             }
             finally
             {
                 cam.targetTexture = previousTarget;
                 RenderTexture.active = previousActive;
                 RenderTexture.ReleaseTemporary(rt);
-                Release(grab);
             }
-            return true;
         }
 
         void Update()
@@ -223,7 +256,16 @@ namespace WorldBridge
                 {
                     case ClientEventKind.Connected:
                         EnsureTarget(e.Welcome.Width, e.Welcome.Height);
+                        if (record && e.Welcome.Has("record")) _client.StartRecording(recordName);
+                        else if (record) Debug.LogWarning("[WorldBridge] the daemon does not record (start it with --record-dir)", this);
                         onConnected.Invoke();
+                        break;
+                    case ClientEventKind.RecordOk:
+                        if (verboseLogging) Debug.Log("[WorldBridge] recording " + e.RecordOk.Name, this);
+                        break;
+                    case ClientEventKind.RecordDone:
+                        Debug.Log("[WorldBridge] recorded " + e.RecordDone.Frames + " frames into " + e.RecordDone.Path, this);
+                        onRecorded.Invoke(e.RecordDone.Path, (int)e.RecordDone.Frames);
                         break;
                     case ClientEventKind.Error:
                         if (e.Error.Code != 0 || verboseLogging)
@@ -263,25 +305,29 @@ namespace WorldBridge
                 LookPitch = _lookSinceSend.y,
                 Buttons = _run ? InputState.ButtonRun : 0u,
             };
-            if (sendCameraPose)
+            bool recording = record && _client.IsRecording;
+            var cam = ActiveCamera();
+            if ((sendCameraPose || recording) && cam != null)
             {
-                var cam = ActiveCamera();
-                if (cam != null)
-                {
-                    input.HasPose = true;
-                    input.Pose = GetCameraPose();
-                    input.FovDeg = cam.fieldOfView; // vertical, in degrees, as the protocol wants
-                }
+                input.HasPose = true;
+                input.Pose = GetCameraPose();
+                input.FovDeg = cam.fieldOfView; // vertical, in degrees, as the protocol wants
             }
             OnBeforeSendInput(ref input);
-            _client.SendInput(input);
+            var w = Welcome;
+            if (recording && input.HasPose && w != null)
+            {
+                ImageSpec spec;
+                byte[] rgb = GrabCamera(cam, w.Width, w.Height, out spec); // the frame this input and pose gave
+                _client.SendRecordedInput(input, spec, rgb, rgb.Length);
+            }
+            else _client.SendInput(input);
             _lookSinceSend = Vector2.zero;
         }
 
         /// <summary>Extension point, called on the main thread before each input is queued: change or add to
-        /// what is sent (another input device, a scripted camera path). Protocol v1 carries no image of the
-        /// engine's own camera per input; when a later minor version adds one, it is captured here and sent
-        /// alongside (ResetWorldFromCamera already sends a start image, which v1 does have).</summary>
+        /// what is sent (another input device, a scripted camera path). While recording, the camera's frame is
+        /// grabbed after this and goes out with the input (protocol 1.1).</summary>
         protected virtual void OnBeforeSendInput(ref InputState input) { }
 
         void ShowNewestFrame()

@@ -5,7 +5,7 @@
 ## Numbers the protocol calls floats are passed through float() so they encode as float64.
 
 const MAJOR := 1
-const MINOR := 0
+const MINOR := 1
 const FORMATS := ["rgb8", "rgba8", "jpeg"]
 
 
@@ -34,7 +34,8 @@ static func hello(
 	return msg
 
 
-## input. pose: a pose_map() or null; fov_deg: a number or null (both optional fields).
+## input. pose: a pose_map() or null; fov_deg: a number or null; image: an image_spec() or null,
+## only while recording (the engine's rendered frame, its bytes in frame 2; protocol 1.1).
 static func input(
 	seq: int,
 	t: float,
@@ -42,7 +43,8 @@ static func input(
 	look: Vector2,
 	buttons: int,
 	pose: Variant = null,
-	fov_deg: Variant = null
+	fov_deg: Variant = null,
+	image: Variant = null
 ) -> Dictionary:
 	var msg := {
 		"type": "input",
@@ -56,6 +58,8 @@ static func input(
 		msg["pose"] = pose
 	if fov_deg != null:
 		msg["fov_deg"] = float(fov_deg)
+	if image != null:
+		msg["image"] = image
 	return msg
 
 
@@ -71,6 +75,18 @@ static func reset(episode_seed: int, pose: Variant = null, image: Variant = null
 	if image != null:
 		msg["image"] = image
 	return msg
+
+
+## record_start (1.1). name is only a wish: the daemon keeps [A-Za-z0-9_-] and picks the folder.
+static func record_start(name := "") -> Dictionary:
+	var msg := {"type": "record_start"}
+	if name != "":
+		msg["name"] = name
+	return msg
+
+
+static func record_stop() -> Dictionary:
+	return {"type": "record_stop"}
 
 
 static func ping(t: float) -> Dictionary:
@@ -96,7 +112,8 @@ static func pose_from_transform(xform: Transform3D) -> Dictionary:
 	return pose_map([o.x, o.y, o.z], [q.x, q.y, q.z, q.w])
 
 
-## The "image" map of a reset that carries a start image.
+## The "image" map of a reset that carries a start image, or of an input that carries a
+## recorded frame.
 static func image_spec(
 	width: int, height: int, format: String, row_order := "top_down"
 ) -> Dictionary:

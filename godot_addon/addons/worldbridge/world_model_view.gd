@@ -16,6 +16,8 @@ signal connected(welcome: Dictionary)
 signal frame_received(header: Dictionary)
 signal error_received(code: int, error_name: String, message: String)
 signal disconnected(reason: String)
+## A recording was written: the daemon's record_done (name, path, frames, episodes).
+signal recorded(done: Dictionary)
 
 const Client := preload("worldbridge_client.gd")
 const Protocol := preload("protocol.gd")
@@ -52,6 +54,13 @@ const BUTTON_RUN := 1
 ## Authentication token, when the daemon is configured with one.
 @export var token := ""
 @export var autostart := true
+## Record this game's own frames for fine-tuning (docs/finetune.md; the daemon must run with
+## --record-dir). Each input then carries the camera's viewport image, scaled to the session's
+## size, with the camera's pose: give the camera its own SubViewport (or hide this view while
+## recording) so the image is the level as the engine renders it. Needs camera_path.
+@export var record := false
+## A wish for the recording's folder name; the daemon keeps [A-Za-z0-9_-] and may add -2, -3.
+@export var record_name := "level"
 
 ## Frames received per second.
 var fps := 0.0
@@ -91,6 +100,7 @@ func _ready() -> void:
 	client.frame_received.connect(_on_client_frame)
 	client.error_received.connect(_on_client_error)
 	client.disconnected.connect(_on_client_disconnected)
+	client.message_received.connect(_on_client_message)
 	if autostart:
 		restart()
 
@@ -153,6 +163,13 @@ func reset_episode(seed_value: int) -> void:
 	client.reset(seed_value)
 
 
+## Stops recording: the daemon writes the dataset and answers record_done (path, frames), which
+## arrives as the `recorded` signal.
+func stop_recording() -> void:
+	record = false
+	client.stop_recording()
+
+
 func _send_input() -> void:
 	var move := Input.get_vector(ACTION_LEFT, ACTION_RIGHT, ACTION_BACK, ACTION_FORWARD)
 	var buttons := BUTTON_RUN if Input.is_action_pressed(ACTION_RUN) else 0
@@ -162,8 +179,23 @@ func _send_input() -> void:
 	if send_pose and camera != null:
 		pose = Protocol.pose_from_transform(camera.global_transform)
 		fov_deg = clampf(camera.fov, 1.0, 170.0)
-	client.send_input(move, _look, buttons, pose, fov_deg)
+	var image: Image = _recorded_image(camera) if record and client.recording else null
+	client.send_input(move, _look, buttons, pose, fov_deg, image)
 	_look = Vector2.ZERO
+
+
+## The camera's viewport as this game rendered it, at the session's size (get_image reads the
+## texture back from the GPU: a stall per call, which recording accepts).
+func _recorded_image(camera: Camera3D) -> Image:
+	if camera == null:
+		return null
+	var image := camera.get_viewport().get_texture().get_image()
+	var size := Vector2i(
+		int(client.welcome.get("width", width)), int(client.welcome.get("height", height))
+	)
+	if image.get_size() != size:
+		image.resize(size.x, size.y, Image.INTERPOLATE_BILINEAR)
+	return image
 
 
 func _camera() -> Camera3D:
@@ -212,6 +244,10 @@ func _ensure_actions() -> void:
 
 
 func _on_client_connected(welcome: Dictionary) -> void:
+	if record and "record" in welcome.get("capabilities", []):
+		client.start_recording(record_name)
+	elif record:
+		push_warning("WorldBridge: this daemon does not record (start it with --record-dir)")
 	connected.emit(welcome)
 
 
@@ -223,6 +259,11 @@ func _on_client_frame(header: Dictionary, pixels: PackedByteArray) -> void:
 
 func _on_client_error(code: int, error_name: String, message: String) -> void:
 	error_received.emit(code, error_name, message)
+
+
+func _on_client_message(msg: Dictionary) -> void:
+	if msg.get("type") == "record_done":
+		recorded.emit(msg)
 
 
 func _on_client_disconnected(reason: String) -> void:

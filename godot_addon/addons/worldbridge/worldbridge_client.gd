@@ -30,7 +30,10 @@ const KEEPALIVE_MS := 15000  # a ping when nothing was sent for this long (idle 
 const BACKOFF_MIN_S := 0.25
 const BACKOFF_MAX_S := 5.0
 const MAX_FRAME_BYTES := 64 << 20
-const MAX_UNSENT_BYTES := 1 << 20
+# Recorded frames go out too: only a daemon that stops reading fills this.
+const MAX_UNSENT_BYTES := 16 << 20
+# A recorded frame is left out when the socket is this far behind.
+const MAX_UNSENT_BEFORE_IMAGE := 4 << 20
 const LINK_CONNECTING := 0
 const LINK_OPEN := 1
 const LINK_CLOSED := 2
@@ -49,6 +52,8 @@ var auto_reconnect := true
 var state := State.STOPPED
 var welcome := {}
 var last_error := ""
+## True between the daemon's record_ok and record_done (protocol 1.1).
+var recording := false
 
 var _peer: StreamPeerTCP
 var _host := ""
@@ -124,15 +129,44 @@ func poll() -> void:
 		_drop("no answer from %s" % address, true)
 
 
-## Sends one input; returns its seq, or -1 when there is no session.
+## Sends one input; returns its seq, or -1 when there is no session. While recording, image (an
+## Image at the welcome's size) is the frame this game rendered from pose: it goes along as rgb8,
+## top row first, unless the socket is behind (then the input goes without it; its look is kept).
 func send_input(
-	move: Vector2, look: Vector2, buttons: int, pose: Variant = null, fov_deg: Variant = null
+	move: Vector2,
+	look: Vector2,
+	buttons: int,
+	pose: Variant = null,
+	fov_deg: Variant = null,
+	image: Image = null
 ) -> int:
 	if state != State.RUNNING:
 		return -1
 	_seq += 1
-	_send(Protocol.input(_seq, clock(), move, look, buttons, pose, fov_deg))
+	var spec: Variant = null
+	var pixels: Variant = null
+	if image != null and recording and pose != null and _tx.size() < MAX_UNSENT_BEFORE_IMAGE:
+		var rgb := image
+		if rgb.get_format() != Image.FORMAT_RGB8:
+			rgb = image.duplicate()
+			rgb.convert(Image.FORMAT_RGB8)
+		spec = Protocol.image_spec(rgb.get_width(), rgb.get_height(), "rgb8")
+		pixels = rgb.get_data()
+	_send(Protocol.input(_seq, clock(), move, look, buttons, pose, fov_deg, spec), pixels)
 	return _seq
+
+
+## Asks the daemon to record this session (it answers record_ok through message_received; the
+## welcome's capabilities hold "record" when it can). name is a wish the daemon sanitizes.
+func start_recording(name := "") -> void:
+	if state == State.RUNNING:
+		_send(Protocol.record_start(name))
+
+
+## Stops recording; record_done (path, frames) comes through message_received once written.
+func stop_recording() -> void:
+	if state == State.RUNNING and recording:
+		_send(Protocol.record_stop())
 
 
 ## Starts a new episode (the daemon answers reset_ok through message_received).
@@ -274,6 +308,9 @@ func _on_message(frames: Array) -> void:
 			_on_error(msg)
 		"bye":
 			_drop("the daemon said bye", true)  # it is shutting down; come back when it is up
+		"record_ok", "record_done":
+			recording = msg["type"] == "record_ok"
+			message_received.emit(msg)
 		_:
 			message_received.emit(msg)
 
@@ -283,6 +320,7 @@ func _on_welcome(msg: Dictionary) -> void:
 		_drop("the daemon speaks protocol %s.x, this client %d.x" % [msg.get("major"), 1], false)
 		return
 	welcome = msg
+	recording = false  # a new session records nothing until asked
 	state = State.RUNNING
 	_backoff_s = BACKOFF_MIN_S
 	_frames_to_credit = 0

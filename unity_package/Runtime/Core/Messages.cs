@@ -1,4 +1,4 @@
-// Protocol v1 messages (docs/protocol.md sections 3-4): writers for what a client sends, in the documented key
+// Protocol v1 messages (1.1: recording) (docs/protocol.md sections 3-4): writers for what a client sends, in the documented key
 // order so the bytes equal tests/vectors/, and decoders for what the daemon sends (any key order, unknown keys
 // ignored, any integer/float encoding where the spec says "number").
 using System;
@@ -8,7 +8,7 @@ namespace WorldBridge.Core
 {
     public enum PixelFormat { Rgb8, Rgba8, Jpeg }
     public enum RowOrder { TopDown, BottomUp }
-    public enum MessageKind { Unknown, Welcome, Frame, ResetOk, Pong, Error, Bye }
+    public enum MessageKind { Unknown, Welcome, Frame, ResetOk, Pong, Error, Bye, RecordOk, RecordDone }
 
     /// <summary>A camera pose: position p and unit quaternion q (x, y, z, w), camera-to-world, in the engine
     /// convention named in hello (Unity: transform.position and transform.rotation as they are).</summary>
@@ -39,6 +39,8 @@ namespace WorldBridge.Core
         public bool HasPose;     // send Pose (the engine owns the camera)
         public CameraPose Pose;
         public double FovDeg;    // vertical field of view in degrees; 0 = not sent
+        public bool HasImage;    // 1.1, while recording: the engine's frame, its bytes in the second frame
+        public ImageSpec Image;
     }
 
     /// <summary>What the client asks for in hello.</summary>
@@ -129,9 +131,14 @@ namespace WorldBridge.Core
     }
 
     public struct ResetOk { public long Episode, Seed; }
+    /// <summary>record_ok (1.1): the name the daemon chose, the size recorded images must have, the limits.</summary>
+    public struct RecordOk { public string Name; public int Width, Height; public long MaxFrames, MaxBytes; }
+    /// <summary>record_done (1.1): the recording is written; Path is on the daemon's machine.</summary>
+    public struct RecordDone { public string Name, Path; public long Frames, Episodes; }
     public struct Pong { public double T, ServerTime; }
 
-    /// <summary>Image that a reset starts from: its bytes travel as the message's second frame.</summary>
+    /// <summary>Image that a reset starts from, or (1.1) the engine's frame an input carries while recording:
+    /// its bytes travel as the message's second frame.</summary>
     public struct ImageSpec
     {
         public int Width, Height;
@@ -141,7 +148,7 @@ namespace WorldBridge.Core
 
     public static class Protocol
     {
-        public const int Major = 1, Minor = 0;
+        public const int Major = 1, Minor = 1;
 
         public static string Name(PixelFormat f) { return f == PixelFormat.Rgb8 ? "rgb8" : f == PixelFormat.Rgba8 ? "rgba8" : "jpeg"; }
         public static string Name(RowOrder o) { return o == RowOrder.BottomUp ? "bottom_up" : "top_down"; }
@@ -192,7 +199,7 @@ namespace WorldBridge.Core
         public static void WriteInput(MsgPackWriter w, long seq, double t, ref InputState input)
         {
             bool fov = input.FovDeg > 0;
-            w.WriteMapHeader(6 + (input.HasPose ? 1 : 0) + (fov ? 1 : 0));
+            w.WriteMapHeader(6 + (input.HasPose ? 1 : 0) + (fov ? 1 : 0) + (input.HasImage ? 1 : 0));
             w.WriteString("type"); w.WriteString("input");
             w.WriteString("seq"); w.WriteInt(seq);
             w.WriteString("t"); w.WriteDouble(t);
@@ -201,6 +208,7 @@ namespace WorldBridge.Core
             w.WriteString("buttons"); w.WriteUInt(input.Buttons);
             if (input.HasPose) { w.WriteString("pose"); WritePose(w, ref input.Pose); }
             if (fov) { w.WriteString("fov_deg"); w.WriteDouble(input.FovDeg); }
+            if (input.HasImage) { w.WriteString("image"); WriteImageSpec(w, ref input.Image); }
         }
 
         public static void WriteCredit(MsgPackWriter w, int n)
@@ -217,16 +225,32 @@ namespace WorldBridge.Core
             w.WriteString("type"); w.WriteString("reset");
             w.WriteString("seed"); w.WriteInt(seed);
             if (pose.HasValue) { var p = pose.Value; w.WriteString("pose"); WritePose(w, ref p); }
-            if (image.HasValue)
-            {
-                var im = image.Value;
-                w.WriteString("image");
-                w.WriteMapHeader(4);
-                w.WriteString("width"); w.WriteInt(im.Width);
-                w.WriteString("height"); w.WriteInt(im.Height);
-                w.WriteString("format"); w.WriteString(Name(im.Format));
-                w.WriteString("row_order"); w.WriteString(Name(im.RowOrder));
-            }
+            if (image.HasValue) { var im = image.Value; w.WriteString("image"); WriteImageSpec(w, ref im); }
+        }
+
+        static void WriteImageSpec(MsgPackWriter w, ref ImageSpec im)
+        {
+            w.WriteMapHeader(4);
+            w.WriteString("width"); w.WriteInt(im.Width);
+            w.WriteString("height"); w.WriteInt(im.Height);
+            w.WriteString("format"); w.WriteString(Name(im.Format));
+            w.WriteString("row_order"); w.WriteString(Name(im.RowOrder));
+        }
+
+        /// <summary>record_start (1.1). The name is only a wish: the daemon keeps [A-Za-z0-9_-] and picks the
+        /// folder itself. Empty: not sent.</summary>
+        public static void WriteRecordStart(MsgPackWriter w, string name)
+        {
+            bool named = !string.IsNullOrEmpty(name);
+            w.WriteMapHeader(named ? 2 : 1);
+            w.WriteString("type"); w.WriteString("record_start");
+            if (named) { w.WriteString("name"); w.WriteString(name); }
+        }
+
+        public static void WriteRecordStop(MsgPackWriter w)
+        {
+            w.WriteMapHeader(1);
+            w.WriteString("type"); w.WriteString("record_stop");
         }
 
         public static void WritePing(MsgPackWriter w, double t)
@@ -272,6 +296,8 @@ namespace WorldBridge.Core
                 if (r.LastStringIs("pong")) return MessageKind.Pong;
                 if (r.LastStringIs("reset_ok")) return MessageKind.ResetOk;
                 if (r.LastStringIs("bye")) return MessageKind.Bye;
+                if (r.LastStringIs("record_ok")) return MessageKind.RecordOk;
+                if (r.LastStringIs("record_done")) return MessageKind.RecordDone;
                 return MessageKind.Unknown;
             }
             throw new MsgPackException("message has no string \"type\"");
@@ -398,6 +424,26 @@ namespace WorldBridge.Core
         {
             var m = ReadMap(data, length);
             return new ResetOk { Episode = Long(m, "episode", 0), Seed = Long(m, "seed", 0) };
+        }
+
+        public static RecordOk ReadRecordOk(byte[] data, int length)
+        {
+            var m = ReadMap(data, length);
+            return new RecordOk
+            {
+                Name = Str(m, "name", ""), Width = Int(m, "width", 0), Height = Int(m, "height", 0),
+                MaxFrames = Long(m, "max_frames", 0), MaxBytes = Long(m, "max_bytes", 0),
+            };
+        }
+
+        public static RecordDone ReadRecordDone(byte[] data, int length)
+        {
+            var m = ReadMap(data, length);
+            return new RecordDone
+            {
+                Name = Str(m, "name", ""), Path = Str(m, "path", ""), Frames = Long(m, "frames", 0),
+                Episodes = Long(m, "episodes", 0),
+            };
         }
 
         public static Pong ReadPong(byte[] data, int length)

@@ -46,7 +46,7 @@ namespace WorldBridge.Core
         public Action<string> Log;
     }
 
-    public enum ClientEventKind { Connected, Disconnected, Error, ResetOk, Pong }
+    public enum ClientEventKind { Connected, Disconnected, Error, ResetOk, Pong, RecordOk, RecordDone }
 
     /// <summary>Something that happened on the client thread, for the game thread to handle (TryDequeueEvent).</summary>
     public struct ClientEvent
@@ -58,6 +58,8 @@ namespace WorldBridge.Core
         public ResetOk ResetOk;
         public Pong Pong;
         public double RoundTripMs; // Pong
+        public RecordOk RecordOk;
+        public RecordDone RecordDone;
     }
 
     public sealed class WorldBridgeClient : IDisposable
@@ -86,6 +88,13 @@ namespace WorldBridge.Core
         readonly Queue<KeyValuePair<byte[], byte[]>> _control = new Queue<KeyValuePair<byte[], byte[]>>();
         readonly Queue<ClientEvent> _events = new Queue<ClientEvent>();
         const int MaxEvents = 256;
+        // Inputs that carry a recorded frame go out one by one, in order (never merged: each pairs a frame
+        // with its own controller state and pose); a few at most wait, so a slow link drops frames, not memory.
+        struct Recorded { public InputState Input; public double T; public byte[] Pixels; }
+        readonly Queue<Recorded> _recorded = new Queue<Recorded>();
+        const int MaxRecordedWaiting = 4;
+        volatile bool _recording;
+        long _recordDropped;
 
         // ---- latest-frame slot (guarded by _slotLock)
         readonly object _slotLock = new object();
@@ -240,6 +249,66 @@ namespace WorldBridge.Core
                 _pendingInputT = Now;
                 _hasPendingInput = true;
             }
+        }
+
+        /// <summary>True between the daemon's record_ok and record_done (protocol 1.1).</summary>
+        public bool IsRecording { get { return _recording; } }
+        /// <summary>Recorded frames left out because earlier ones were still waiting to be sent.</summary>
+        public long RecordedFramesDropped { get { return Interlocked.Read(ref _recordDropped); } }
+
+        /// <summary>Ask the daemon to record this session (record_ok or an error arrives as an event; the
+        /// welcome's capabilities hold "record" when it can). The name is a wish the daemon sanitizes.</summary>
+        public void StartRecording(string name = "")
+        {
+            lock (_lock)
+            {
+                _writer2.Clear();
+                Protocol.WriteRecordStart(_writer2, name);
+                _control.Enqueue(new KeyValuePair<byte[], byte[]>(_writer2.ToArray(), null));
+            }
+        }
+
+        /// <summary>Stop recording; record_done (path, frames) arrives as an event once the daemon wrote it.</summary>
+        public void StopRecording()
+        {
+            lock (_lock)
+            {
+                _writer2.Clear();
+                Protocol.WriteRecordStop(_writer2);
+                _control.Enqueue(new KeyValuePair<byte[], byte[]>(_writer2.ToArray(), null));
+            }
+        }
+
+        /// <summary>While recording: send an input together with the frame the engine rendered for it (at the
+        /// welcome's size, from input.Pose, which it must have). `pixels` is copied. Look deltas of inputs
+        /// still pending are added to it. Returns false when the frame was left out because the link is behind
+        /// (the input then goes as an ordinary one).</summary>
+        public bool SendRecordedInput(InputState input, ImageSpec image, byte[] pixels, int length)
+        {
+            lock (_lock)
+            {
+                if (_hasPendingInput)
+                {
+                    input.LookYaw += _pendingInput.LookYaw;
+                    input.LookPitch += _pendingInput.LookPitch;
+                    _hasPendingInput = false;
+                }
+                if (!_recording || !input.HasPose || _recorded.Count >= MaxRecordedWaiting)
+                {
+                    if (_recording) Interlocked.Increment(ref _recordDropped);
+                    input.HasImage = false;
+                    _pendingInput = input;
+                    _pendingInputT = Now;
+                    _hasPendingInput = true;
+                    return false;
+                }
+            }
+            var copy = new byte[length];
+            Buffer.BlockCopy(pixels, 0, copy, 0, length);
+            input.HasImage = true;
+            input.Image = image;
+            lock (_lock) _recorded.Enqueue(new Recorded { Input = input, T = Now, Pixels = copy });
+            return true;
         }
 
         /// <summary>Start a new episode (reset_ok arrives as an event).</summary>
@@ -460,6 +529,22 @@ namespace WorldBridge.Core
                 _lastSend = Now;
             }
 
+            // inputs with recorded frames, in order, before the newest plain input
+            while (true)
+            {
+                Recorded r;
+                lock (_lock)
+                {
+                    if (_recorded.Count == 0) break;
+                    r = _recorded.Dequeue();
+                }
+                _writer.Clear();
+                Protocol.WriteInput(_writer, ++_seq, r.T, ref r.Input);
+                _conn.Send(_writer.Buffer, _writer.Length, r.Pixels, 0, r.Pixels.Length);
+                _lastSend = Now;
+                Interlocked.Increment(ref _inputsSent);
+            }
+
             InputState input = default(InputState);
             double t = 0;
             bool send = false;
@@ -536,6 +621,14 @@ namespace WorldBridge.Core
                     case MessageKind.ResetOk:
                         Enqueue(new ClientEvent { Kind = ClientEventKind.ResetOk, ResetOk = Protocol.ReadResetOk(map, len) });
                         return true;
+                    case MessageKind.RecordOk:
+                        _recording = true;
+                        Enqueue(new ClientEvent { Kind = ClientEventKind.RecordOk, RecordOk = Protocol.ReadRecordOk(map, len) });
+                        return true;
+                    case MessageKind.RecordDone:
+                        _recording = false;
+                        Enqueue(new ClientEvent { Kind = ClientEventKind.RecordDone, RecordDone = Protocol.ReadRecordDone(map, len) });
+                        return true;
                     case MessageKind.Bye:
                         _lastDisconnect = _byeSent ? "bye" : "the daemon closed the session (bye)";
                         return false;
@@ -560,7 +653,12 @@ namespace WorldBridge.Core
                 SetState(ClientState.Failed);
                 throw new IOException("incompatible protocol version");
             }
-            lock (_lock) { _pendingInput.LookYaw = 0; _pendingInput.LookPitch = 0; } // no jump from motion made while away
+            lock (_lock)
+            {
+                _pendingInput.LookYaw = 0; _pendingInput.LookPitch = 0; // no jump from motion made while away
+                _recorded.Clear(); // a new session records nothing until asked
+            }
+            _recording = false;
             _welcome = w;
             _welcomed = true;
             Interlocked.Increment(ref _sessions);

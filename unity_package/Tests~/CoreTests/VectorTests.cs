@@ -31,7 +31,7 @@ namespace WorldBridge.CoreTests
 
         public static void IndexCoversEveryKind()
         {
-            Check(Vectors("message").Count() >= 15, "index.json lists the protocol messages");
+            Check(Vectors("message").Count() >= 21, "index.json lists the protocol messages");
             Check(Vectors("values").Count() == 1, "index.json lists msgpack_values");
             Check(Vectors("zmtp").Count() >= 9, "index.json lists the ZMTP vectors");
         }
@@ -59,7 +59,7 @@ namespace WorldBridge.CoreTests
                 Bytes(expected, w.Buffer, w.Length, (string)v["name"]);
                 n++;
             }
-            Check(n >= 9, "expected at least 9 client->daemon vectors, found " + n);
+            Check(n >= 12, "expected at least 12 client->daemon vectors, found " + n);
         }
 
         // Build each message through the typed writers (what the client really uses), from the vector's values.
@@ -88,6 +88,7 @@ namespace WorldBridge.CoreTests
                     };
                     if (m.ContainsKey("pose")) { input.HasPose = true; input.Pose = PoseOf(m["pose"]); }
                     if (m.ContainsKey("fov_deg")) input.FovDeg = (double)m["fov_deg"];
+                    if (m.ContainsKey("image")) { input.HasImage = true; input.Image = ImageOf(m["image"]); }
                     Protocol.WriteInput(w, (long)m["seq"], (double)m["t"], ref input);
                     break;
                 }
@@ -99,13 +100,7 @@ namespace WorldBridge.CoreTests
                     CameraPose? pose = null;
                     ImageSpec? image = null;
                     if (m.ContainsKey("pose")) pose = PoseOf(m["pose"]);
-                    var im = m["image"] as MsgMap;
-                    if (im != null)
-                        image = new ImageSpec
-                        {
-                            Width = (int)(long)im["width"], Height = (int)(long)im["height"],
-                            Format = Protocol.ParseFormat((string)im["format"]), RowOrder = Protocol.ParseRowOrder((string)im["row_order"]),
-                        };
+                    if (m.ContainsKey("image")) image = ImageOf(m["image"]);
                     Protocol.WriteReset(w, (long)m["seed"], pose, image);
                     break;
                 }
@@ -115,9 +110,25 @@ namespace WorldBridge.CoreTests
                 case "bye":
                     Protocol.WriteBye(w);
                     break;
+                case "record_start":
+                    Protocol.WriteRecordStart(w, (string)m["name"] ?? "");
+                    break;
+                case "record_stop":
+                    Protocol.WriteRecordStop(w);
+                    break;
                 default:
                     throw new TestFailure("no writer for client message " + m["type"]);
             }
+        }
+
+        static ImageSpec ImageOf(object o)
+        {
+            var im = (MsgMap)o;
+            return new ImageSpec
+            {
+                Width = (int)(long)im["width"], Height = (int)(long)im["height"],
+                Format = Protocol.ParseFormat((string)im["format"]), RowOrder = Protocol.ParseRowOrder((string)im["row_order"]),
+            };
         }
 
         static CameraPose PoseOf(object o)
@@ -201,6 +212,23 @@ namespace WorldBridge.CoreTests
                     case "bye":
                         Equal(MessageKind.Bye, kind, name);
                         break;
+                    case "record_ok":
+                    {
+                        Equal(MessageKind.RecordOk, kind, name);
+                        var r = Protocol.ReadRecordOk(data, data.Length);
+                        Equal(m["name"], r.Name, "name");
+                        Equal((long)m["width"], (long)r.Width, "width"); Equal((long)m["height"], (long)r.Height, "height");
+                        Equal(m["max_frames"], r.MaxFrames, "max_frames"); Equal(m["max_bytes"], r.MaxBytes, "max_bytes");
+                        break;
+                    }
+                    case "record_done":
+                    {
+                        Equal(MessageKind.RecordDone, kind, name);
+                        var r = Protocol.ReadRecordDone(data, data.Length);
+                        Equal(m["name"], r.Name, "name"); Equal(m["path"], r.Path, "path");
+                        Equal(m["frames"], r.Frames, "frames"); Equal(m["episodes"], r.Episodes, "episodes");
+                        break;
+                    }
                     default:
                         throw new TestFailure("unexpected daemon message " + m["type"]);
                 }

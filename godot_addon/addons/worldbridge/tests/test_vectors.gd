@@ -16,6 +16,9 @@ const MESSAGE_VECTORS := [
 	"hello_token.msgpack",
 	"input.msgpack",
 	"input_pose.msgpack",
+	"input_image.msgpack",
+	"record_start.msgpack",
+	"record_stop.msgpack",
 	"credit.msgpack",
 	"reset.msgpack",
 	"reset_image.msgpack",
@@ -24,9 +27,12 @@ const MESSAGE_VECTORS := [
 	"welcome.msgpack",
 	"frame.msgpack",
 	"reset_ok.msgpack",
+	"record_ok.msgpack",
+	"record_done.msgpack",
 	"pong.msgpack",
 	"bye_reply.msgpack",
 	"error.msgpack",
+	"error_record.msgpack",
 ]
 
 var _passed := 0
@@ -101,6 +107,15 @@ func _test_builders() -> void:
 	var reset_image: Dictionary = Protocol.reset(1, null, image)
 	_expect_bytes("reset with image", Msgpack.encode(reset_image), "reset_image.msgpack")
 	_expect_bytes("reset image pixels", _ramp(24), "reset_image.payload.bin")
+	var frame_spec: Dictionary = Protocol.image_spec(4, 2, "rgb8")
+	var input_image: Dictionary = Protocol.input(
+		8, 12.5, Vector2(0.0, 1.0), Vector2(1.0, 0.0), 0, pose, 60, frame_spec
+	)
+	_expect_bytes("input with image", Msgpack.encode(input_image), "input_image.msgpack")
+	_expect_bytes("input image pixels", _ramp(24), "input_image.payload.bin")
+	var record_start: Dictionary = Protocol.record_start("level_1")
+	_expect_bytes("record_start", Msgpack.encode(record_start), "record_start.msgpack")
+	_expect_bytes("record_stop", Msgpack.encode(Protocol.record_stop()), "record_stop.msgpack")
 	_expect_bytes("ping", Msgpack.encode(Protocol.ping(0.5)), "ping.msgpack")
 	_expect_bytes("bye", Msgpack.encode(Protocol.bye()), "bye.msgpack")
 
@@ -120,7 +135,7 @@ func _test_decoded_fields() -> void:
 	_check("welcome world", _same(welcome.get("world"), "maze"))
 	_check("welcome fov_deg", _same(welcome.get("fov_deg"), 60.0))
 	var capabilities: Variant = welcome.get("capabilities")
-	_check("welcome capabilities", _same(capabilities, ["pose", "start_image", "jpeg"]))
+	_check("welcome capabilities", _same(capabilities, ["pose", "start_image", "jpeg", "record"]))
 	var limits: Dictionary = welcome.get("limits", {})
 	_check("welcome max_message_bytes", _same(limits.get("max_message_bytes"), 4194304))
 	_check("welcome idle_timeout_s", _same(limits.get("idle_timeout_s"), 60.0))
@@ -137,6 +152,16 @@ func _test_decoded_fields() -> void:
 	_check("error ref", _same(error.get("ref"), "input"))
 	var pong: Dictionary = _decode("pong.msgpack")
 	_check("pong server_time", _same(pong.get("server_time"), 1764000000.25))
+	var record_ok: Dictionary = _decode("record_ok.msgpack")
+	_check("record_ok name", _same(record_ok.get("name"), "level_1"))
+	_check("record_ok size", _same([record_ok.get("width"), record_ok.get("height")], [128, 128]))
+	_check("record_ok max_bytes", _same(record_ok.get("max_bytes"), 4294967296))
+	var record_done: Dictionary = _decode("record_done.msgpack")
+	_check("record_done path", _same(record_done.get("path"), "/home/me/recordings/level_1"))
+	_check("record_done frames", _same(record_done.get("frames"), 300))
+	var error_record: Dictionary = _decode("error_record.msgpack")
+	_check("error_record code", _same(error_record.get("code"), 507))
+	_check("error_record name", _same(error_record.get("name"), "record_full"))
 	var reset_ok: Dictionary = _decode("reset_ok.msgpack")
 	_check("reset_ok", _same(reset_ok, {"type": "reset_ok", "episode": 2, "seed": 42}))
 
