@@ -190,8 +190,8 @@ def _play(args: argparse.Namespace) -> int:
 
     world = args.world or (None if args.connect else default_world())
     result = play(world, args.connect, width=args.width, height=args.height, token=args.token,
-                  serve_args=("--device", args.device, "--dtype", args.dtype), scale=args.scale,
-                  screenshot_dir=Path(args.screenshot_dir), max_frames=args.frames)
+                  serve_args=("--device", args.device, "--dtype", args.dtype), fps=args.fps,
+                  scale=args.scale, screenshot_dir=Path(args.screenshot_dir), max_frames=args.frames)
     print(json.dumps(result) if args.json else
           f"worldbridge: played {result.get('frames', 0)} frames of {result['world']}")
     return 0
@@ -324,6 +324,8 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument("--connect", metavar="ADDR", help="use a running daemon, e.g. tcp://127.0.0.1:5557")
     pl.add_argument("--width", type=int, default=256, help="requested frame width (a model may use its own)")
     pl.add_argument("--height", type=int, default=256)
+    pl.add_argument("--fps", type=float, default=16.0, help="pace the world: 16 is real time (worlds step 1/16 s "
+                    "per frame); 0 = as fast as the world goes")
     pl.add_argument("--scale", type=int, help="window pixels per frame pixel (default: a window about 512 wide)")
     pl.add_argument("--screenshot-dir", default="out/screenshots", help="where F12 / P save frames")
     pl.add_argument("--frames", type=int, help="quit after this many frames (scripted runs, tests)")

@@ -28,7 +28,8 @@ from runtime.world import BUTTON_RUN
 
 MOUSE_DEG_PER_PIXEL = 0.15
 ARROW_DEG_PER_S = 120.0  # arrow keys look around at this rate
-CREDITS = 2  # frames in flight: one being made while the other is shown
+CREDITS = 2  # unpaced: frames in flight, one being made while the other is shown
+REAL_TIME_FPS = 16  # worlds step 1/16 s per frame (the maze's tick, the model's frame rate)
 SCREENSHOT_KEYS = ("f12", "p")
 MESSAGE_S = 3.0  # how long a HUD message (screenshot saved) stays
 
@@ -104,10 +105,11 @@ def screenshot(image: np.ndarray, directory: Path, world: str) -> Path:
 Hook = Callable[[int, "FrameMsg | None"], None]
 
 
-def session(client: Client, *, scale: int | None = None, screenshot_dir: Path = Path("out/screenshots"),
-            max_frames: int | None = None, hook: Hook | None = None,
+def session(client: Client, *, fps: float = REAL_TIME_FPS, scale: int | None = None,
+            screenshot_dir: Path = Path("out/screenshots"), max_frames: int | None = None, hook: Hook | None = None,
             say: Callable[[str], None] = print) -> dict:
     """The window's loop on a connected client until Esc, window close or `max_frames`; returns a summary.
+    `fps` paces the world (16 = real time; 0 = as fast as it goes: the maze then walks many times too fast).
     `hook(n, latest_frame)` runs before each frame's events are read (tests post key events from it)."""
     os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")  # keep stdout for our own lines
     try:
@@ -130,9 +132,16 @@ def session(client: Client, *, scale: int | None = None, screenshot_dir: Path = 
         shots: list[str] = []
         frames, seed, last_input = 0, int(client.welcome.get("seed", 0) or 0), time.monotonic()
         frame: FrameMsg | None = None
-        client.grant(CREDITS)
+        # Paced: one credit per input, so each frame answers the newest input (lowest latency). Unpaced: one
+        # more in flight, so the world never waits for this loop.
+        if fps <= 0:
+            client.grant(CREDITS - 1)
+        due = time.monotonic()
         running = True
         while running and (max_frames is None or frames < max_frames):
+            if fps > 0:
+                time.sleep(max(0.0, due - time.monotonic()))
+                due = max(due + 1 / fps, time.monotonic() - 1 / fps)  # no burst to catch up after a stall
             if hook:
                 hook(frames, frame)
             want_shot = False
@@ -149,8 +158,7 @@ def session(client: Client, *, scale: int | None = None, screenshot_dir: Path = 
                         grabbed = _grab(pygame, not grabbed)
                     elif name == "r":
                         seed += 1
-                        client.reset(seed)
-                        client.grant(CREDITS)  # frames skipped while waiting for reset_ok used credits
+                        client.reset(seed)  # frames it skips only shorten the unpaced pipeline: no stall
                     else:
                         held.add(name)
                 elif ev.type == pygame.KEYUP:
@@ -168,8 +176,8 @@ def session(client: Client, *, scale: int | None = None, screenshot_dir: Path = 
             c = controls(held, (mouse[0], mouse[1]), now - last_input)
             last_input, mouse = now, [0.0, 0.0]
             client.send_input(c.move, c.look, c.buttons)
-            frame = client.recv_frame()
             client.grant(1)
+            frame = client.recv_frame()
             frames += 1
             now = time.monotonic()
             hud.add(now, frame.latency_ms)

@@ -49,12 +49,14 @@ def _yaw(p, q):
 
 
 def test_play_walks_turns_and_takes_a_screenshot(maze_daemon, tmp_path, capsys):
-    seen = {}
+    seen, episodes = {}, {}
 
     def script(n, frame):
         if frame is not None:
             seen[n] = frame.header["pose"]
-        key = {2: (pygame.KEYDOWN, pygame.K_w), 22: (pygame.KEYUP, pygame.K_w), 30: (pygame.KEYDOWN, pygame.K_F12)}
+            episodes[n] = frame.header["episode"]
+        key = {2: (pygame.KEYDOWN, pygame.K_w), 22: (pygame.KEYUP, pygame.K_w), 30: (pygame.KEYDOWN, pygame.K_F12),
+               36: (pygame.KEYDOWN, pygame.K_r)}
         if n in key:
             pygame.event.post(pygame.event.Event(key[n][0], key=key[n][1], mod=0, unicode="", scancode=0))
         if n == 25:
@@ -66,8 +68,9 @@ def test_play_walks_turns_and_takes_a_screenshot(maze_daemon, tmp_path, capsys):
     walked = np.linalg.norm(np.subtract(seen[24]["p"], seen[1]["p"]))
     assert walked > 0.5  # ~20 frames of W at 1.5 units/s, unless a wall stops it early
     assert seen[24]["p"][1] == seen[1]["p"][1]  # eye height unchanged
-    turn = (_yaw(seen[39]["p"], seen[39]["q"]) - _yaw(seen[24]["p"], seen[24]["q"]) + 180) % 360 - 180
+    turn = (_yaw(seen[35]["p"], seen[35]["q"]) - _yaw(seen[24]["p"], seen[24]["q"]) + 180) % 360 - 180
     assert math.isclose(turn, 200 * 0.15, abs_tol=1e-6)  # one 200-pixel mouse move, at 0.15 degrees per pixel
+    assert episodes[36] == episodes[1] and episodes[39] == episodes[1] + 1  # R: a new episode
     assert out["hud"][0] == "maze  96x64"
     assert out["fps"] > 0 and 0 < out["latency_ms"] < 60_000
     [shot] = out["screenshots"]
@@ -79,7 +82,8 @@ def test_play_walks_turns_and_takes_a_screenshot(maze_daemon, tmp_path, capsys):
 
 def test_play_command_starts_and_stops_its_daemon(tmp_path):
     env = dict(os.environ, SDL_VIDEODRIVER="dummy")
-    r = subprocess.run([sys.executable, "-m", "bridge.cli", "play", "--world", "maze", "--frames", "12", "--json",
+    r = subprocess.run([sys.executable, "-m", "bridge.cli", "play", "--world", "maze", "--frames", "12", "--fps", "0",
+                        "--json",
                         "--screenshot-dir", str(tmp_path)], capture_output=True, text=True, timeout=120, env=env)
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout.strip().splitlines()[-1])
