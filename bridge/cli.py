@@ -11,7 +11,7 @@ import sys
 
 from bridge.errors import UserError
 from bridge.protocol import Limits
-from bridge.worlds import default_world
+from bridge.worlds import BACKENDS, default_world
 
 EXAMPLES = {
     "serve": """examples:
@@ -19,7 +19,12 @@ EXAMPLES = {
   worldbridge serve --world maze                     # the procedural ground-truth maze
   worldbridge serve --world runs/mymodel --device cuda
   worldbridge serve --record-dir recordings            # clients may record their own frames (docs/finetune.md)
+  worldbridge serve --backend onnx-int8               # ONNX Runtime, int8 weights (exported on first use)
   WORLDBRIDGE_TOKEN=s3cret worldbridge serve --bind tcp://0.0.0.0:5557   # LAN needs a token""",
+    "export-onnx": """examples:
+  worldbridge export-onnx default                    # -> models/default/onnx (what serve --backend onnx uses)
+  worldbridge export-onnx runs/x/model --quantize int8 --out /tmp/x-int8
+graphs and their inputs/outputs: runtime/onnx_world.py""",
     "demo": """examples:
   worldbridge demo                                   # default world, 160 frames -> out/demo.gif
   worldbridge demo --world maze --frames 64 --out /tmp/maze.gif""",
@@ -37,7 +42,8 @@ EXAMPLES = {
   worldbridge eval --world runs/x/model --trajectories 2 --frames 65 --stability-minutes 0.5""",
     "bench": """examples:
   worldbridge bench --world maze --json
-  worldbridge bench --world default --frames 500 --width 128 --height 128 --format jpeg""",
+  worldbridge bench --world default --out out/bench.json       # every figure: backends, cache, sessions
+  worldbridge bench --world default --backend onnx-int8 --backends '' --format jpeg""",
     "play": """examples:
   worldbridge play --world maze                      # start a maze daemon, open a window; Esc quits
   worldbridge play --world default --width 128 --height 128
@@ -65,7 +71,7 @@ def _serve(args: argparse.Namespace) -> int:
     caps = {"max_frames": args.record_max_frames, "max_bytes": args.record_max_bytes}
     record = RecordConfig(args.record_dir, **{k: v for k, v in caps.items() if v}) if args.record_dir else None
     try:
-        world = load_world(args.world, device=args.device, steps=args.steps, dtype=args.dtype)
+        world = load_world(args.world, device=args.device, steps=args.steps, dtype=args.dtype, backend=args.backend)
         daemon = Daemon(world, DaemonConfig(args.bind, limits, args.token, record),
                         fov_deg=getattr(world, "fov_deg", 60.0))
     except Exception as e:  # bad world spec, corrupt checkpoint, port in use, refused bind
@@ -80,20 +86,22 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from tqdm import tqdm
 
     from bridge import bench
 
-    serve_args = ["--device", args.device, "--dtype", args.dtype]
+    serve_args = ["--device", args.device, "--dtype", args.dtype, "--backend", args.backend]
+    sessions = [int(n) for n in args.sessions.split(",") if n]
+    backends = [b for b in args.backends.split(",") if b]
     with tqdm(total=args.frames, desc="bench", unit="frame", disable=args.json or not sys.stderr.isatty()) as bar:
-        result = bench.run(args.world, args.frames, args.width, args.height, args.format, serve_args, bar.update)
-    if args.json:
-        print(json.dumps(result))
-    else:
-        lat, ovh = result["latency_ms"], result["daemon_overhead_ms"]
-        print(f"{result['world']} {result['width']}x{result['height']} {result['format']}: "
-              f"{result['fps']} fps, input-to-frame p50 {lat['p50']} / p95 {lat['p95']} / p99 {lat['p99']} ms, "
-              f"daemon overhead p50 {ovh['p50']} ms")
+        result = bench.run(args.world, args.frames, args.width, args.height, args.format, serve_args, bar.update,
+                           sessions, backends, args.long)
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(result, indent=1))
+    print(json.dumps(result) if args.json else bench.table(result))
     return 0
 
 
@@ -223,6 +231,21 @@ def _rollout(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export_onnx(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from bridge.worlds import DEFAULT_MODEL
+    from runtime.onnx_world import export_onnx
+
+    model = DEFAULT_MODEL if args.model == "default" else Path(args.model)
+    if not (model / "config.yaml").is_file():
+        raise UserError(f"{model}: not a model directory (no config.yaml)")
+    out = Path(args.out) if args.out else model / ("onnx" if args.quantize is None else f"onnx-{args.quantize}")
+    export_onnx(model, out, args.steps, args.quantize)
+    print(json.dumps({"out": str(out), "files": sorted(f.name for f in out.iterdir())}))
+    return 0
+
+
 def _export_lingbot(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -254,6 +277,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"],
                    help="neural worlds: compute precision (bfloat16 is ~1.4x faster on CPUs with AVX-512 BF16)")
     s.add_argument("--steps", type=int, help="neural worlds: denoising steps per frame (default: the model's)")
+    s.add_argument("--backend", default="torch", choices=BACKENDS,
+                   help="neural worlds: torch, or ONNX Runtime (float32, or int8 transformer weights)")
     s.add_argument("--max-sessions", type=int, default=Limits.max_sessions)
     s.add_argument("--idle-timeout", type=float, default=Limits.idle_timeout_s, help="seconds")
     s.add_argument("--max-message-bytes", type=int, default=Limits.max_message_bytes)
@@ -314,7 +339,13 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--format", default="rgb8", choices=["rgb8", "rgba8", "jpeg"])
     b.add_argument("--device", default="cpu")
     b.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
-    b.add_argument("--json", action="store_true", help="print one JSON object")
+    b.add_argument("--backend", default="torch", choices=BACKENDS, help="what the daemon serves with")
+    b.add_argument("--sessions", default="1,2,4", help="concurrent session counts to measure")
+    b.add_argument("--backends", default="torch-fp32,torch-bf16,onnx-fp32,onnx-int8",
+                   help="neural worlds: in-process step time and quality by backend ('' skips)")
+    b.add_argument("--long", type=int, default=2000, help="neural worlds: frame index compared with frame 50")
+    b.add_argument("--out", help="also write the JSON report to this file")
+    b.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     b.set_defaults(func=_bench)
 
     pl = command("play", "Drive a world live in a window: W A S D + mouse, HUD with fps and latency.")
@@ -358,6 +389,13 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--frames", type=int, help="only the first N frames")
     x.add_argument("--out", required=True, help="directory for poses.npy, intrinsics.npy, action.npy, image.jpg")
     x.set_defaults(func=_export_lingbot)
+
+    o = command("export-onnx", "Export a model to ONNX: the per-frame step with the KV cache as inputs/outputs.")
+    o.add_argument("model", help="model directory, or 'default'")
+    o.add_argument("--out", help="directory (default: MODEL/onnx, or MODEL/onnx-int8)")
+    o.add_argument("--quantize", choices=["int8"], help="int8 weights for the transformer (dynamic quantization)")
+    o.add_argument("--steps", type=int, help="denoising steps the export is made for (default: the model's)")
+    o.set_defaults(func=_export_onnx)
     return p
 
 

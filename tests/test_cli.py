@@ -58,3 +58,24 @@ def test_help_has_examples():
     for cmd in ("serve", "bench", "demo"):
         r = worldbridge(cmd, "--help", timeout=60)
         assert r.returncode == 0 and "examples:" in r.stdout
+
+
+def test_bench_neural_world_reports_every_figure(tmp_path):
+    from pathlib import Path
+
+    from runtime.neural_world import init_checkpoint
+
+    model = tmp_path / "tiny"
+    init_checkpoint(model, Path(__file__).resolve().parents[1] / "runtime/configs/tiny.yaml")
+    out = tmp_path / "bench.json"
+    r = worldbridge("bench", "--world", str(model), "--frames", "30", "--sessions", "1,2",
+                    "--backends", "torch-fp32,onnx-int8", "--long", "80", "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    assert "2 sessions" in r.stdout and "onnx-int8" in r.stdout  # the table
+    report = json.loads(out.read_text())
+    assert [c["sessions"] for c in report["concurrent"]] == [1, 2]
+    assert all(c["aggregate_fps"] > 0 for c in report["concurrent"])
+    assert report["backends"]["torch-fp32"]["psnr_vs_fp32_db"] == 99.0  # the reference against itself
+    assert report["backends"]["onnx-int8"]["psnr_vs_fp32_db"] < 99.0
+    assert report["cache"]["frame_ms_at_80"] > 0 and report["cache"]["cached_speedup"] > 0
+    assert report["daemon_peak_rss_mib"] > 10
