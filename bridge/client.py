@@ -6,6 +6,11 @@
         f = c.recv_frame()        # f.image: (H, W, 3) uint8, f.latency_ms
 
 Used by the tests, `worldbridge bench` and the viewer. Speaks docs/protocol.md through pyzmq.
+
+A session can end under a client (the daemon restarted, shut down, or reaped it): recv_frame() then raises
+SessionClosed (the daemon said bye), ServerError 408/409 (it no longer knows this session) or TimeoutError
+(no daemon at all). reconnect() opens a new connection with the same settings and retries with backoff until
+a daemon welcomes it; the new session starts a new episode (frame seq 0) and holds no credits.
 """
 
 from __future__ import annotations
@@ -22,12 +27,21 @@ from PIL import Image
 from bridge import protocol
 
 
+class SessionClosed(ConnectionError):
+    """The daemon ended the session unasked (it is shutting down): reconnect() to go on."""
+
+
 class ServerError(Exception):
     """The daemon answered with an error message."""
 
     def __init__(self, msg: dict[str, Any]):
         super().__init__(f"{msg['name']} ({msg['code']}): {msg['message']}")
         self.code, self.name, self.message = msg["code"], msg["name"], msg["message"]
+
+    @property
+    def session_lost(self) -> bool:
+        """The daemon no longer has this client's session (expired, or a daemon restarted): reconnect()."""
+        return self.code in (protocol.ErrorCode.EXPIRED, protocol.ErrorCode.NO_SESSION)
 
 
 @dataclass
@@ -42,20 +56,53 @@ class Client:
         self, address: str = "tcp://127.0.0.1:5557", *, engine: str = "opencv", width: int = 128,
         height: int = 128, format: str = "rgb8", row_order: str = "top_down", credits: int = 0,
         name: str = "python", token: str = "", seed: int = 0, timeout: float = 10.0,
+        curve_server_key: str = "",
     ):
+        """`curve_server_key`: the daemon's CurveZMQ public key (z85, from `serve --curve-secret-file`); when
+        given, the connection is encrypted and only a daemon holding the matching secret key can answer."""
+        self.address, self.curve_server_key = address, curve_server_key
         self.timeout_ms = int(timeout * 1000)
         self.ctx = zmq.Context.instance()
-        self.sock = self.ctx.socket(zmq.DEALER)
-        self.sock.setsockopt(zmq.LINGER, 0)
-        self.sock.connect(address)
         self.seq = 0
-        self.welcome = self._handshake(
-            protocol.hello(name, engine, width, height, format, row_order, credits, ["pose"], token, seed=seed)
-        )
+        self.hello = protocol.hello(name, engine, width, height, format, row_order, credits, ["pose"], token,
+                                    seed=seed)
+        self.sock = self._connect()
+        self.welcome = self._handshake(self.hello)
 
-    def _handshake(self, hello: dict[str, Any]) -> dict[str, Any]:
+    def _connect(self) -> zmq.Socket:
+        sock = self.ctx.socket(zmq.DEALER)
+        sock.setsockopt(zmq.LINGER, 0)
+        if self.curve_server_key:
+            public, secret = zmq.curve_keypair()  # a throwaway client key: the token authenticates the client
+            sock.curve_serverkey = self.curve_server_key.encode()
+            sock.curve_publickey, sock.curve_secretkey = public, secret
+        sock.connect(self.address)
+        return sock
+
+    def reconnect(self, timeout: float = 30.0) -> dict[str, Any]:
+        """A new connection and session with the same settings (a new episode, no credits); returns the welcome.
+
+        Retries with backoff while no daemon answers or it is full or shutting down (503), up to `timeout`
+        seconds; other refusals (401, 426) raise at once."""
+        deadline, backoff = time.monotonic() + timeout, 0.1
+        while True:
+            self.sock.close(0)
+            self.sock = self._connect()  # a fresh socket: nothing of the old session can arrive on it
+            left = deadline - time.monotonic()
+            try:
+                self.welcome = self._handshake({**self.hello, "credits": 0}, timeout=max(0.1, min(left, 2.0)))
+                return self.welcome
+            except (TimeoutError, ServerError) as e:
+                if isinstance(e, ServerError) and e.code != protocol.ErrorCode.UNAVAILABLE:
+                    raise
+                if time.monotonic() + backoff > deadline:
+                    raise TimeoutError(f"no daemon at {self.address} welcomed us within {timeout:g} s") from e
+            time.sleep(backoff)
+            backoff = min(2.0, backoff * 2)
+
+    def _handshake(self, hello: dict[str, Any], timeout: float | None = None) -> dict[str, Any]:
         self.send(hello)
-        msg, _ = self.recv()
+        msg, _ = self.recv(timeout)
         if msg["type"] == "error":
             self.sock.close(0)
             raise ServerError(msg)
@@ -97,11 +144,14 @@ class Client:
         self.send(protocol.credit(n))
 
     def recv_frame(self, timeout: float | None = None) -> FrameMsg:
-        """Next frame; raises ServerError on an error message. Other replies (pong, reset_ok) are skipped."""
+        """Next frame; raises ServerError on an error message, SessionClosed when the daemon says bye. Other
+        replies (pong, reset_ok) are skipped."""
         while True:
             msg, payload = self.recv(timeout)
             if msg["type"] == "error":
                 raise ServerError(msg)
+            if msg["type"] == "bye":
+                raise SessionClosed("the daemon closed the session (shutting down)")
             if msg["type"] == "frame":
                 now = time.monotonic()
                 latency = (now - msg["input_t"]) * 1e3 if msg["input_seq"] >= 0 else float("nan")
@@ -122,6 +172,8 @@ class Client:
                 return msg
             if msg["type"] == "error":
                 raise ServerError(msg)
+            if msg["type"] == "bye":
+                raise SessionClosed("the daemon closed the session (shutting down)")
 
     def reset(self, seed: int = 0, pose: dict | None = None, image: np.ndarray | None = None) -> dict[str, Any]:
         """Start a new episode; returns reset_ok. Frames of the old episode still in flight are skipped."""

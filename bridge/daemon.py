@@ -75,6 +75,11 @@ class Daemon:
         self._router = self._ctx.socket(zmq.ROUTER)
         self._router.setsockopt(zmq.LINGER, 0)
         self._router.setsockopt(zmq.MAXMSGSIZE, 2 * self.limits.max_message_bytes)
+        # Bounded queues per peer. Out: a client that grants credits but never reads holds at most this many
+        # messages here (then ROUTER drops them); libzmq's default of 1000 frames could hold gigabytes.
+        # In: a client that floods us backs up into its own TCP stream instead of our memory.
+        self._router.setsockopt(zmq.SNDHWM, max(64, 4 * self.limits.max_credits))
+        self._router.setsockopt(zmq.RCVHWM, 64)
         self._router.setsockopt(zmq.HEARTBEAT_IVL, HEARTBEAT_IVL_MS)
         self._router.setsockopt(zmq.HEARTBEAT_TIMEOUT, HEARTBEAT_TIMEOUT_MS)
         self._router.setsockopt(zmq.HEARTBEAT_TTL, HEARTBEAT_TIMEOUT_MS)
@@ -187,6 +192,9 @@ class Daemon:
         except ProtocolError as e:
             log.info("client %s: %s", identity.hex(), e)
             self._send(identity, protocol.error(e.code, e.message, e.ref))
+        except Exception as e:  # a bug (in a world's frame_size, say) costs this message, not the socket thread
+            log.exception("client %s: failed handling a message", identity.hex())
+            self._send(identity, protocol.error(ErrorCode.WORLD_ERROR, f"internal error: {e}"))
 
     def _on_hello(self, identity: bytes, msg: dict[str, Any]) -> None:
         if msg["major"] != protocol.MAJOR:
@@ -291,9 +299,20 @@ class Daemon:
                     closing, self._closing = self._closing, []
                     jobs = [Job.take(s) for s in self._ready()]
                 for identity in closing:
-                    self.world.close(identity)
+                    try:
+                        self.world.close(identity)
+                    except Exception:  # the session is gone either way; keep stepping the others
+                        log.exception("world failed closing an episode")
                 if jobs:
-                    self._step(jobs)
+                    try:
+                        self._step(jobs)
+                    except Exception as e:  # last resort: a bug must not stop every session's frames
+                        log.exception("stepping failed")
+                        with self._lock:
+                            for job in jobs:
+                                job.session.in_flight = False
+                        for job in jobs:
+                            self._push(job.session, protocol.error(ErrorCode.WORLD_ERROR, f"step failed: {e}"))
         finally:
             self._out_push.close(0)
 
@@ -314,9 +333,14 @@ class Daemon:
         step_ms = (time.monotonic() - started) * 1e3
         for job in jobs:
             frame = frames.get(job.session.identity)
-            if frame is not None:
+            if frame is None:
+                continue
+            try:
                 self._emit(job, frame, started, step_ms)
                 job.session.frame_seq += 1
+            except Exception as e:  # a frame this client's format cannot hold: only this client hears of it
+                log.exception("failed encoding a frame of session %s", job.session.sid)
+                self._push(job.session, protocol.error(ErrorCode.WORLD_ERROR, f"frame encoding failed: {e}"))
         with self._lock:
             for job in everything:
                 job.session.in_flight = False
@@ -342,7 +366,10 @@ class Daemon:
         except Exception as e:
             log.exception("world failed resetting session %s", s.sid)
             self._push(s, protocol.error(ErrorCode.WORLD_ERROR, f"reset failed: {e}; started from seed 0", "reset"))
-            self.world.reset(s.identity, 0, s.width, s.height)
+            try:
+                self.world.reset(s.identity, 0, s.width, s.height)
+            except Exception:  # no episode at all: this session's steps fail and say so, others go on
+                log.exception("world failed resetting session %s from seed 0", s.sid)
         if reset.reply:
             s.episode += 1
             self._push(s, protocol.reset_ok(s.episode, reset.seed))
@@ -350,6 +377,10 @@ class Daemon:
     def _emit(self, job: Job, frame: Frame, started: float, step_ms: float) -> None:
         s = job.session
         t0 = time.monotonic()
+        if frame.pixels.ndim != 3 or frame.pixels.shape[2] != 3 or frame.pixels.dtype != "uint8":
+            # a world bug: never send a client bytes that do not match the frame header
+            raise ValueError(f"world made {frame.pixels.dtype} pixels of shape {frame.pixels.shape}, "
+                             "not (H, W, 3) uint8")
         pixels = s.encode(frame.pixels)
         encode_ms = (time.monotonic() - t0) * 1e3
         queue_ms = max(0.0, (started - job.input_arrived) * 1e3) if job.input_seq >= 0 else 0.0
