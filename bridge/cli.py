@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import os
+import pathlib
 import signal
 import sys
 
@@ -72,7 +73,9 @@ def _serve(args: argparse.Namespace) -> int:
     record = RecordConfig(args.record_dir, **{k: v for k, v in caps.items() if v}) if args.record_dir else None
     try:
         world = load_world(args.world, device=args.device, steps=args.steps, dtype=args.dtype, backend=args.backend)
-        daemon = Daemon(world, DaemonConfig(args.bind, limits, args.token, record),
+        # the secret key comes from a file the operator controls, never from the command line (ps shows it)
+        curve = pathlib.Path(args.curve_secret_file).read_text().strip() if args.curve_secret_file else ""
+        daemon = Daemon(world, DaemonConfig(args.bind, limits, args.token, record, curve_secret=curve),
                         fov_deg=getattr(world, "fov_deg", 60.0))
     except Exception as e:  # bad world spec, corrupt checkpoint, port in use, refused bind
         print(f"worldbridge serve: {e}", file=sys.stderr)
@@ -80,6 +83,8 @@ def _serve(args: argparse.Namespace) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: daemon.request_stop())
     print(f"worldbridge: serving {world.name} on {daemon.address}", flush=True)
+    if daemon.curve_public_key:
+        print(f"worldbridge: CurveZMQ public key {daemon.curve_public_key}", flush=True)
     daemon.serve_forever()
     logging.getLogger("worldbridge").info("stopped after forwarding %d messages", daemon.messages_forwarded)
     return 0
@@ -273,6 +278,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="maze, maze:LEVEL_SEED, default (the shipped model), or a model directory")
     s.add_argument("--bind", default="tcp://127.0.0.1:5557", help="ZeroMQ endpoint (loopback unless --token)")
     s.add_argument("--token", default=os.environ.get("WORLDBRIDGE_TOKEN", ""), help="required in every hello")
+    s.add_argument("--curve-secret-file", help="encrypt every connection with CurveZMQ (Python clients): a file "
+                   "holding the daemon's z85 secret key; its public key is printed at start")
     s.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 (neural worlds)")
     s.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"],
                    help="neural worlds: compute precision (bfloat16 is ~1.4x faster on CPUs with AVX-512 BF16)")

@@ -41,6 +41,9 @@ class DaemonConfig:
     limits: Limits = Limits()
     token: str = ""  # required in hello when set; required for non-loopback binds
     record: RecordConfig | None = None  # where record_start may write; None: recording is refused (403)
+    # CurveZMQ secret key (z85, 40 characters): every connection is encrypted and clients can verify the daemon
+    # by its public key. Only pyzmq clients speak CURVE; the token still authenticates clients.
+    curve_secret: str = ""
 
 
 def check_bind(bind: str, token: str) -> None:
@@ -80,6 +83,11 @@ class Daemon:
         # In: a client that floods us backs up into its own TCP stream instead of our memory.
         self._router.setsockopt(zmq.SNDHWM, max(64, 4 * self.limits.max_credits))
         self._router.setsockopt(zmq.RCVHWM, 64)
+        self.curve_public_key = ""
+        if config.curve_secret:
+            self.curve_public_key = zmq.curve_public(config.curve_secret.encode()).decode()
+            self._router.curve_server = True
+            self._router.curve_secretkey = config.curve_secret.encode()
         self._router.setsockopt(zmq.HEARTBEAT_IVL, HEARTBEAT_IVL_MS)
         self._router.setsockopt(zmq.HEARTBEAT_TIMEOUT, HEARTBEAT_TIMEOUT_MS)
         self._router.setsockopt(zmq.HEARTBEAT_TTL, HEARTBEAT_TIMEOUT_MS)
