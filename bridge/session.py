@@ -93,16 +93,22 @@ def decode_image(spec: dict[str, Any], data: bytes, ref: str = "reset") -> np.nd
     """A reset's start image (or a recorded input's image) -> (H, W, 3) uint8, top row first.
     Raises ProtocolError on bad pixels."""
     if spec["format"] == "jpeg":
+        # Only the JPEG parser, and the size checked from the header before any pixel is decoded: a few
+        # megabytes of JPEG can declare 12000x12000 pixels (430 MB decoded).
         try:
-            img = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+            jpeg = Image.open(io.BytesIO(data), formats=["JPEG"])
         except Exception as e:
             raise ProtocolError(ErrorCode.BAD_FIELD, f'"image" is not a readable JPEG: {e}', ref) from None
-        if img.shape[:2] != (spec["height"], spec["width"]):
+        if jpeg.size != (spec["width"], spec["height"]):
             raise ProtocolError(
                 ErrorCode.BAD_FIELD,
-                f'"image" says {spec["width"]}x{spec["height"]} but the JPEG is {img.shape[1]}x{img.shape[0]}',
+                f'"image" says {spec["width"]}x{spec["height"]} but the JPEG is {jpeg.size[0]}x{jpeg.size[1]}',
                 ref,
             )
+        try:
+            img = np.asarray(jpeg.convert("RGB"))
+        except Exception as e:
+            raise ProtocolError(ErrorCode.BAD_FIELD, f'"image" is not a readable JPEG: {e}', ref) from None
     else:
         channels = 3 if spec["format"] == "rgb8" else 4
         img = np.frombuffer(data, np.uint8).reshape(spec["height"], spec["width"], channels)[..., :3]

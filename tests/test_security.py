@@ -129,3 +129,30 @@ def test_the_token_is_compared_in_constant_time():
                 and any(isinstance(s, ast.Attribute) and s.attr == "token" for s in ast.walk(n))]
     assert not compares, "the token must only be checked with hmac.compare_digest"
     assert any(owner == "hmac" and name == "compare_digest" for _, owner, name in calls(tree))
+
+
+def test_a_start_image_is_checked_against_its_header_before_decoding(monkeypatch):
+    """A JPEG of a few megabytes can declare 12000x12000 pixels: no pixel is decoded unless the header matches
+    the (size-limited) spec, and only the JPEG parser ever sees the bytes."""
+    import io
+
+    from PIL import Image, JpegImagePlugin
+
+    from bridge.session import decode_image
+
+    decoded = []
+    load = JpegImagePlugin.JpegImageFile.load
+    monkeypatch.setattr(JpegImagePlugin.JpegImageFile, "load", lambda self: decoded.append(self.size) or load(self))
+
+    def encoded(size: tuple[int, int], fmt: str) -> bytes:
+        buf = io.BytesIO()
+        Image.new("RGB", size, (1, 2, 3)).save(buf, format=fmt)
+        return buf.getvalue()
+
+    spec = {"width": 8, "height": 8, "format": "jpeg", "row_order": "top_down"}
+    for data in (encoded((64, 48), "JPEG"), encoded((8, 8), "PNG"), encoded((8, 8), "BMP")):
+        with pytest.raises(p.ProtocolError) as e:
+            decode_image(spec, data)
+        assert e.value.code == 422
+    assert decoded == []
+    assert decode_image(spec, encoded((8, 8), "JPEG")).shape == (8, 8, 3) and set(decoded) == {(8, 8)}
