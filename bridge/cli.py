@@ -189,7 +189,8 @@ def _eval(args: argparse.Namespace) -> int:
     teacher = args.teacher or (model.parent / "teacher" if (model.parent / "teacher").is_dir() else None)
     out = Path(args.out)
     report = evaluate(model, teacher, out, args.trajectories, args.frames, args.stability_minutes, args.gifs,
-                      args.device, progress=lambda what: print(f"eval: {what}", file=sys.stderr, flush=True))
+                      args.device, args.backend,
+                      progress=lambda what: print(f"eval: {what}", file=sys.stderr, flush=True))
     out.mkdir(parents=True, exist_ok=True)
     (out / "eval.json").write_text(json.dumps(report, indent=1))
     print(json.dumps(report) if args.json else json.dumps(report, indent=1))
@@ -335,6 +336,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--gifs", type=int, default=3, help="side-by-side GIFs to write")
     e.add_argument("--out", default="out/eval")
     e.add_argument("--device", default="cpu")
+    e.add_argument("--backend", default="torch", choices=BACKENDS, help="what the model and teacher run on")
     e.add_argument("--json", action="store_true", help="one line of JSON")
     e.set_defaults(func=_eval)
 

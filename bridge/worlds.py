@@ -6,6 +6,7 @@ from pathlib import Path
 
 from runtime.world import World
 
+BACKENDS = ("torch", "onnx", "onnx-int8")  # what runtime.neural_world.open_model runs a model on
 DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "models" / "default"
 
 
@@ -14,16 +15,10 @@ def default_world() -> str:
     return "default" if (DEFAULT_MODEL / "config.yaml").is_file() else "maze"
 
 
-BACKENDS = ("torch", "onnx", "onnx-int8")
-
-
 def load_world(
     spec: str, device: str = "cpu", steps: int | None = None, dtype: str = "float32", backend: str = "torch"
 ) -> World:
-    """backend (neural worlds): torch, or ONNX Runtime in float32 or with int8 transformer weights (exported
-    next to the model on first use, see runtime/onnx_world.py); dtype applies to torch only."""
-    if backend not in BACKENDS:
-        raise ValueError(f"--backend {backend}: not one of {', '.join(BACKENDS)}")
+    """device, steps, dtype, backend: for neural worlds (runtime.neural_world.open_model)."""
     if spec == "maze" or spec.startswith("maze:"):
         from runtime.maze import MazeWorld
 
@@ -36,12 +31,6 @@ def load_world(
         raise ValueError(f"--world {spec}: not 'maze', 'maze:SEED', 'default' or a model directory")
     if not (path / "config.yaml").is_file():
         raise ValueError(f"--world {spec}: {path} has no config.yaml, so it is not a WorldBridge model directory")
-    if backend != "torch":
-        if dtype != "float32":
-            raise ValueError(f"--dtype {dtype} is for the torch backend; {backend} sets its own precision")
-        from runtime.onnx_world import OnnxWorld
+    from runtime.neural_world import open_model
 
-        return OnnxWorld(path, device=device, steps=steps, quantize=backend.partition("-")[2] or None)
-    from runtime.neural_world import NeuralWorld
-
-    return NeuralWorld(path, device=device, steps=steps, dtype=dtype)
+    return open_model(path, device, steps, dtype, backend)

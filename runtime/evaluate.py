@@ -26,7 +26,7 @@ from PIL import Image
 from runtime.datagen import generate
 from runtime.dataset import Dataset
 from runtime.maze import MazeWorld
-from runtime.neural_world import NeuralWorld
+from runtime.neural_world import NeuralWorld, open_model
 from runtime.world import Action
 
 HORIZONS = (16, 64, 256)
@@ -172,10 +172,11 @@ def side_by_side_gif(pred: np.ndarray, truth: np.ndarray, path: Path, scale: int
 
 
 def evaluate(model: str | Path, teacher: str | Path | None, out: Path, trajectories: int = 8, frames: int = 257,
-             stability_minutes: float = 10.0, gifs: int = 3, device: str = "cpu",
+             stability_minutes: float = 10.0, gifs: int = 3, device: str = "cpu", backend: str = "torch",
              progress: Callable[[str], None] | None = None) -> dict:
-    """The whole evaluation; returns the report (also written to out/eval.json by the CLI)."""
-    world = NeuralWorld(model, device=device)
+    """The whole evaluation; returns the report (also written to out/eval.json by the CLI). backend: what the
+    model and the teacher run on (runtime.neural_world.open_model), float32 throughout."""
+    world = open_model(model, device, backend=backend)
     size = world.config.frame.width
     maze = MazeWorld(level_seed=0, fov_deg=world.fov_deg)
     trajs = held_out_trajectories(maze, out / "held_out", trajectories, frames, size)
@@ -187,7 +188,7 @@ def evaluate(model: str | Path, teacher: str | Path | None, out: Path, trajector
         if progress:
             progress(what)
 
-    report: dict = {"model": str(model), "trajectories": trajectories, "frame_size": size,
+    report: dict = {"model": str(model), "backend": backend, "trajectories": trajectories, "frame_size": size,
                     "teacher_forced": {}, "open_loop": {}}
     say("teacher-forced")
     report["teacher_forced"]["model"] = scores(teacher_forced(world, trajs, frames), truth, frames - 1)
@@ -199,7 +200,7 @@ def evaluate(model: str | Path, teacher: str | Path | None, out: Path, trajector
     baselines = {"copy_last_frame": copy_open}
     if teacher:
         say("open loop, many-step teacher")
-        baselines["teacher"] = open_loop(NeuralWorld(teacher, device=device), trajs, frames, False)
+        baselines["teacher"] = open_loop(open_model(teacher, device, backend=backend), trajs, frames, False)
     for horizon in HORIZONS:
         if horizon >= frames:
             continue

@@ -351,3 +351,19 @@ class NeuralWorld(World):
         x = x[..., top : top + crop_h, left : left + crop_w]
         x = F.interpolate(x, size=(height, width), mode="bilinear", antialias=True, align_corners=False)
         return (x / 127.5 - 1).clamp(-1, 1).to(self.device).contiguous(memory_format=torch.channels_last)
+
+
+def open_model(
+    path: str | Path, device: str = "cpu", steps: int | None = None, dtype: str = "float32", backend: str = "torch"
+) -> NeuralWorld:
+    """A model directory on a backend: "torch" (in `dtype`), or "onnx" / "onnx-int8": ONNX Runtime in float32
+    or with int8 transformer weights (runtime/onnx_world.py; exported next to the model on first use)."""
+    if backend == "torch":
+        return NeuralWorld(path, device=device, steps=steps, dtype=dtype)
+    if backend != "onnx" and not backend.startswith("onnx-"):
+        raise ValueError(f"backend {backend!r}: not torch, onnx or onnx-<quantization>")
+    if dtype != "float32":
+        raise ValueError(f"dtype {dtype} is for the torch backend; {backend} sets its own precision")
+    from runtime.onnx_world import OnnxWorld
+
+    return OnnxWorld(path, device=device, steps=steps, quantize=backend.partition("-")[2] or None)
