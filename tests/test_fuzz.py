@@ -127,6 +127,10 @@ SCHEMA: dict[str, dict[str, tuple[Any, Any, bool]]] = {
     "reset": {"seed": (*ints(-I64, I64 - 1), False), "pose": (*pose(), False)},
     "ping": {"t": (*number(), False)},
     "bye": {},
+    # 1.1; this daemon has no recording directory, so valid ones get 403
+    "record_start": {"name": (st.text(max_size=80), st.text(min_size=1025, max_size=1100) | anyint | junk.filter(
+        lambda v: not isinstance(v, str)), False)},
+    "record_stop": {},
 }
 # widths in the schema above are the fuzzer's valid choice; these are the documented limits
 SIZE_INVALID = ints(1, LIMITS.max_width)[1]
@@ -253,7 +257,7 @@ def expected_replies(msg: dict[str, Any]) -> list[str | int]:
     """What a handshaken session gets back directly for a valid message."""
     if msg["type"] == "hello":
         return ["welcome"] if msg["major"] == p.MAJOR else [426]
-    return {"ping": ["pong"], "bye": ["bye"]}.get(msg["type"], [])
+    return {"ping": ["pong"], "bye": ["bye"], "record_start": [403], "record_stop": [403]}.get(msg["type"], [])
 
 
 def summary(replies: list[dict[str, Any]]) -> list[str | int]:
