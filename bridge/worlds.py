@@ -1,4 +1,5 @@
-"""Turn a --world argument into a World: "maze", "maze:LEVEL_SEED", "default", or a checkpoint directory."""
+"""Turn a --world argument into a World: "maze", "maze:LEVEL_SEED", "default", a checkpoint directory, or
+"lingbot-fast:PATH" (the released LingBot-World-Fast checkpoint; docs/lingbot.md)."""
 
 from __future__ import annotations
 
@@ -26,6 +27,12 @@ def load_world(
         if level and not level.lstrip("-").isdigit():
             raise ValueError(f"--world {spec}: the maze level seed must be an integer")
         return MazeWorld(level_seed=int(level or 0))
+    if spec.startswith("lingbot-fast:"):
+        if backend != "torch":
+            raise ValueError(f"--world {spec}: runs on the torch backend only")
+        from runtime.lingbot_fast.world import open_lingbot
+
+        return open_lingbot(spec.partition(":")[2], device, steps, dtype)
     path = DEFAULT_MODEL if spec == "default" else Path(spec)
     if not path.is_dir():
         raise ValueError(f"--world {spec}: not 'maze', 'maze:SEED', 'default' or a model directory")
