@@ -209,12 +209,8 @@ class LingBotWorld(World):
         """Generate, commit and decode the episode's next chunk; fill its frame buffer."""
         started = time.perf_counter()
         first = ep.chunks == 0
-        video_poses = self._plan(ep, action, 8 if first else 4 * CHUNK_FRAMES)  # (n, 4, 4) frames 1..n ahead
-        if first:
-            video_poses = np.concatenate([ep.pose[None], video_poses])  # frame 0: the start image
-            latent_poses = video_poses[0::4]
-        else:
-            latent_poses = video_poses[3::4]
+        video_poses = self._plan(ep, action, 9 if first else 4 * CHUNK_FRAMES, start_here=first)  # (n, 4, 4)
+        latent_poses = video_poses[0::4] if first else video_poses[3::4]  # video frames 0, 4, 8 / 4, 8, 12
         motion = ep.scale(relative_motion(ep.latent_pose, latent_poses))
         ep.latent_pose, ep.pose = latent_poses[-1], video_poses[-1]
         W, H = self.options.width, self.options.height
@@ -248,8 +244,12 @@ class LingBotWorld(World):
         ep.cache.commit()
         return x0
 
-    def _plan(self, ep: _Episode, action: Action, n: int) -> np.ndarray:
-        """Camera-to-world of the next n video frames."""
+    def _plan(self, ep: _Episode, action: Action, n: int, start_here: bool) -> np.ndarray:
+        """Camera-to-world of the chunk's n frames, the first being the frame that answers this step.
+
+        Engine pose: that frame is at the engine's newest pose, the others repeat the engine camera's last
+        per-frame motion. Controller only: dead reckoning from the previous frame (from the start pose itself
+        when `start_here`: the first chunk's frame 0 is the start image)."""
         from runtime.neural_world import walk
 
         poses = []
@@ -258,12 +258,12 @@ class LingBotWorld(World):
             step = np.linalg.inv(ep.engine[0]) @ newest if len(ep.engine) == 2 else np.eye(4)
             pose = newest
             for _ in range(n):
-                pose = pose @ step
                 poses.append(pose)
+                pose = pose @ step
         else:
             pose = ep.pose
-            for _ in range(n):
-                pose = walk(pose, action)
+            for i in range(n):
+                pose = pose if (start_here and i == 0) else walk(pose, action)
                 poses.append(pose)
         return np.stack(poses)
 

@@ -1,0 +1,136 @@
+"""LingBot-World-Fast's chunked generation with the KV cache equals computing the whole sequence at once with
+the same noise (block-causal mask with the same sinks and window), also after the window has rolled; the
+cache stays a fixed size and positions keep working past Wan's 1024-entry RoPE table."""
+
+import pytest
+import torch
+
+from runtime.lingbot_fast.config import CHUNK_FRAMES, fast_schedule
+from runtime.lingbot_fast.control import control_tokens, relative_motion
+from runtime.lingbot_fast.dit import ChunkCache, ChunkInputs, WanFastDiT, rope_angles
+from runtime.lingbot_fast.tiny import tiny_config
+
+H, W = 4, 8  # latent size; 8 tokens per latent frame
+TOKENS = (H // 2) * (W // 2)
+
+
+@pytest.fixture(scope="module")
+def dit():
+    torch.manual_seed(0)
+    model = WanFastDiT(tiny_config()).eval()
+    for p in model.parameters():
+        if p.dim() == 1:
+            torch.nn.init.normal_(p, std=0.05)
+    torch.nn.init.normal_(model.head.head.weight, std=0.05)
+    return model
+
+
+def conditions(model, chunks, seed=1):
+    g = torch.Generator().manual_seed(seed)
+    frames = chunks * CHUNK_FRAMES
+    y = torch.randn(1, 20, frames, H, W, generator=g)
+    motion = relative_motion(None, torch.eye(4).repeat(frames, 1, 1).numpy() + 0.0)
+    motion[:, :3, 3] = torch.randn(frames, 3, generator=g).numpy()
+    K = torch.tensor([[40.0, 40.0, 32.0, 16.0]]).repeat(frames, 1).numpy()
+    control = model.embed_control(control_tokens(motion, K, 8 * H, 8 * W))  # (1, frames*TOKENS, D)
+    cross = model.embed_text(torch.randn(1, 5, model.cfg.text_dim, generator=g))
+    noise = [[torch.randn(1, 16, CHUNK_FRAMES, H, W, generator=g) for _ in range(4)] for _ in range(chunks)]
+    return y, control, cross, noise
+
+
+def sample(flow_fn, noise, schedule):
+    """The Fast sampler with given noise: x0 = x - sigma * flow, re-noised to the next sigma."""
+    x = noise[0]
+    for i, (t, sigma) in enumerate(schedule):
+        x0 = x - sigma * flow_fn(x, t)
+        if i + 1 < len(schedule):
+            nxt = schedule[i + 1][1]
+            x = (1 - nxt) * x0 + nxt * noise[i + 1]
+    return x0
+
+
+def chunked(model, chunks, sinks, window, positions="absolute"):
+    y, control, cross, noise = conditions(model, chunks)
+    cache, out = ChunkCache(sinks, window, positions), []
+    schedule = fast_schedule(5.0)
+    for c in range(chunks):
+        f = slice(c * CHUNK_FRAMES, (c + 1) * CHUNK_FRAMES)
+        inputs = ChunkInputs(y[:, :, f], control[:, c * CHUNK_FRAMES * TOKENS:(c + 1) * CHUNK_FRAMES * TOKENS], cross)
+        x0 = sample(lambda x, t, inputs=inputs: model.forward_chunk(x, t, inputs, cache), noise[c], schedule)
+        model.forward_chunk(x0, 0.0, inputs, cache, record=True)
+        cache.commit()
+        out.append(x0)
+    return torch.cat(out, dim=2), cache
+
+
+def full_sequence(model, chunks, sinks, window):
+    """Every denoising step reruns the whole sequence so far (clean history at t = 0, the new chunk at t)."""
+    y, control, cross, noise = conditions(model, chunks)
+    history = torch.zeros(1, 16, 0, H, W)
+    schedule = fast_schedule(5.0)
+    for c in range(chunks):
+        n = (c + 1) * CHUNK_FRAMES
+
+        def flow(x, t, c=c, n=n, history=history):
+            seq = torch.cat([history, x], dim=2)
+            times = torch.tensor([[0.0] * (c * CHUNK_FRAMES) + [t] * CHUNK_FRAMES])
+            out = model.forward_full(seq, y[:, :, :n], times, control[:, :n * TOKENS], cross, sinks, window)
+            return out[:, :, -CHUNK_FRAMES:]
+
+        history = torch.cat([history, sample(flow, noise[c], schedule)], dim=2)
+    return history
+
+
+@torch.inference_mode()
+def test_cached_chunks_equal_the_full_sequence_also_after_the_window_rolls(dit):
+    # 1 sink + a window of 1 chunk: chunk 2 sees chunks 0 and 1, chunk 3 only 0 and 2 (chunk 1 rolled out)
+    cached, cache = chunked(dit, 4, sinks=1, window=1)
+    full = full_sequence(dit, 4, sinks=1, window=1)
+    assert cache.chunks == 4 and [c for _, c in cache.slots()] == [0, 3]
+    torch.testing.assert_close(cached, full, atol=2e-4, rtol=1e-4)
+    unbounded = full_sequence(dit, 4, sinks=1, window=8)  # the window really cut something off
+    assert not torch.allclose(cached[:, :, -3:], unbounded[:, :, -3:], atol=1e-3)
+    torch.testing.assert_close(cached[:, :, :6], unbounded[:, :, :6], atol=2e-4, rtol=1e-4)  # before it rolled
+
+
+@torch.inference_mode()
+def test_cache_memory_is_fixed_and_rolling_positions_stay_bounded(dit):
+    _, cache = chunked(dit, 3, sinks=1, window=1, positions="rolling")
+    size = cache.nbytes
+    for _ in range(40):  # keep committing: the cache only overwrites its ring
+        cache.pending = [(torch.zeros(1, CHUNK_FRAMES * TOKENS, 2, 32), torch.zeros(1, CHUNK_FRAMES * TOKENS, 2, 32))
+                         for _ in dit.blocks]
+        cache.commit()
+    past, own = cache.frame_positions(CHUNK_FRAMES)
+    assert cache.nbytes == size and cache.chunks == 43
+    assert int(own.max()) < (1 + 1 + 1) * CHUNK_FRAMES and past.tolist() == list(range(6))
+
+
+def test_rope_positions_continue_past_the_table():
+    # Wan precomputes 1024 positions; the formula must give the same angles there and keep going beyond
+    head_dim = 128
+    angles = rope_angles(head_dim, torch.tensor([3, 1023, 5000]), 1, 1)  # (3, 64)
+    c = head_dim // 2
+    cf = c - 2 * (c // 3)
+    freqs = 1.0 / torch.pow(10000.0, torch.arange(0, 2 * cf, 2, dtype=torch.float64) / (2 * cf))
+    torch.testing.assert_close(angles[:, :cf], torch.outer(torch.tensor([3.0, 1023.0, 5000.0], dtype=torch.float64),
+                                                           freqs))
+    assert torch.all(angles[:, cf:] == 0)  # row 0, column 0
+
+
+@torch.inference_mode()
+def test_absolute_positions_far_into_an_episode(dit):
+    # The same two chunks at chunk indices 0, 1 and at 499, 500 (latent frame 1500, past the official table):
+    # RoPE depends on distances only, so the prediction must be the same and finite.
+    y, control, cross, noise = conditions(dit, 2)
+    inputs = ChunkInputs(y[:, :, :3], control[:, :3 * TOKENS], cross)
+    early, late = ChunkCache(0, 1), ChunkCache(0, 1)
+    for cache in (early, late):
+        dit.forward_chunk(noise[0][0], 0.0, inputs, cache, record=True)
+        cache.commit()
+    late.chunks = 500  # as if 499 chunks had come before: the window's one chunk is number 499
+    assert late.frame_positions(CHUNK_FRAMES)[1].tolist() == [1500, 1501, 1502]
+    late_out = dit.forward_chunk(noise[1][0], 900.0, inputs, late)
+    early_out = dit.forward_chunk(noise[1][0], 900.0, inputs, early)
+    assert torch.isfinite(late_out).all()
+    torch.testing.assert_close(late_out, early_out, atol=2e-4, rtol=1e-4)

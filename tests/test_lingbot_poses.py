@@ -1,0 +1,72 @@
+"""Engine camera poses (Unity, Godot) reach LingBot-World-Fast in its convention: OpenCV camera-to-world
+(bridge/poses.py, the one place conventions meet), frame-to-frame motion, per-pixel rays from the engine's
+field of view, folded into tokens the way the released model reads them."""
+
+import math
+
+import numpy as np
+import torch
+
+from bridge.poses import to_canonical
+from runtime.camera import intrinsics
+from runtime.lingbot_fast.control import TranslationScale, control_tokens, pixel_rays, relative_motion
+
+YAW_90 = (0.0, math.sin(math.pi / 4), 0.0, math.cos(math.pi / 4))  # +90 degrees about the engine's up axis
+
+
+def test_unity_turn_right_and_move():
+    start = to_canonical("unity", (0, 0, 0), (0, 0, 0, 1))
+    turned = to_canonical("unity", (1, 2, 3), YAW_90)  # Unity is left-handed: +90 about Y turns right
+    np.testing.assert_allclose(start, np.eye(4), atol=1e-12)
+    np.testing.assert_allclose(turned[:3, 2], [1, 0, 0], atol=1e-12)  # looks east (canonical +x)
+    np.testing.assert_allclose(turned[:3, 1], [0, 1, 0], atol=1e-12)  # image down stays world down
+    np.testing.assert_allclose(turned[:3, 3], [1, -2, 3], atol=1e-12)  # Y up -> y down
+    motion = relative_motion(None, np.stack([start, turned]))
+    np.testing.assert_allclose(motion[0], np.eye(4), atol=1e-12)  # the first latent frame: identity
+    np.testing.assert_allclose(motion[1], turned, atol=1e-12)
+    scaled = TranslationScale()(motion)
+    np.testing.assert_allclose(scaled[1, :3, 3], np.array([1, -2, 3]) / math.sqrt(14), atol=1e-12)
+
+
+def test_godot_turn_left_and_walk_forward():
+    start = to_canonical("godot", (0, 0, 0), (0, 0, 0, 1))
+    turned = to_canonical("godot", (0, 0, 0), YAW_90)  # right-handed, -Z forward: +90 about Y turns left
+    np.testing.assert_allclose(turned[:3, 2], [-1, 0, 0], atol=1e-12)  # looks west
+    walked = to_canonical("godot", (-2, 0, 0), YAW_90)  # two units along its new forward (Godot -X)
+    motion = relative_motion(start, np.stack([turned, walked]))
+    np.testing.assert_allclose(motion[1][:3, :3], np.eye(3), atol=1e-12)  # no turn between these two
+    np.testing.assert_allclose(motion[1][:3, 3], [0, 0, 2], atol=1e-12)  # 2 units along the camera's +z
+    np.testing.assert_allclose(TranslationScale()(motion)[1][:3, 3], [0, 0, 1], atol=1e-12)
+    np.testing.assert_allclose(to_canonical("godot", (1, 2, 3), (0, 0, 0, 1))[:3, 3], [1, -2, -3])
+
+
+def test_rays_from_the_engine_field_of_view():
+    width, height = 64, 32
+    K = np.array([intrinsics(width, height, 90.0)])  # vertical fov 90: fy = height / 2
+    np.testing.assert_allclose(K[0], [16, 16, 32, 16])
+    turned = to_canonical("unity", (0.5, 0, 0), YAW_90)[None]
+    o, d = pixel_rays(torch.tensor(turned), torch.tensor(K), height, width)  # (1, H, W, 3)
+    u, v = 10, 3
+    cam = np.array([(u + 0.5 - 32) / 16, (v + 0.5 - 16) / 16, 1.0])
+    np.testing.assert_allclose(d[0, v, u].numpy(), turned[0, :3, :3] @ (cam / np.linalg.norm(cam)), atol=1e-6)
+    np.testing.assert_allclose(o[0, v, u].numpy(), [0.5, 0, 0])
+    # the top-right corner ray points up (-y) and, turned right, towards east and north
+    assert d[0, 0, -1, 1] < 0 and d[0, 0, -1, 0] > 0 and d[0, 0, -1, 2] < 0
+
+
+def test_control_tokens_layout():
+    # token features ordered (channel, pixel row, pixel column, patch frame, patch row, patch column)
+    motion = np.tile(np.eye(4), (3, 1, 1))
+    motion[:, :3, 3] = [[1, 2, 3], [4, 5, 6], [7, 8, 9]]
+    K = np.tile(intrinsics(32, 16, 60.0), (3, 1))
+    tokens = control_tokens(motion, K, 16, 32)  # latent 2x4 -> 1x2 tokens per frame
+    assert tokens.shape == (1, 3 * 2, 6 * 64 * 4)
+    f1 = tokens[0, 2].view(6, 8, 8, 1, 2, 2)  # frame 1, token 0
+    assert torch.all(f1[0] == 4) and torch.all(f1[2] == 6)  # origin channels are the translation
+    o, d = pixel_rays(torch.tensor(motion), torch.tensor(K), 16, 32)
+    # channel 3 (direction x) of pixel (row 5, col 9): latent cell (0, 1) = token 0's patch column 1, offset (5, 1)
+    assert f1[3, 5, 1, 0, 0, 1] == d[1, 5, 9, 0]
+    act = control_tokens(motion, K, 16, 32, wasd=np.array([[1, 0, 0, 1]] * 3))
+    assert act.shape == (1, 6, 7 * 64 * 4)
+    a = act[0, 0].view(7, 8, 8, 1, 2, 2)
+    assert torch.all(a[3] == 1) and torch.all(a[4] == 0) and torch.all(a[6] == 1)  # W, A, S, D after 3 ray dirs
