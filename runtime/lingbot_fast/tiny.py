@@ -3,7 +3,7 @@
 Same architecture and tensor names as the release, every size small: a 2-layer DiT of width 64, a VAE of
 base width 8, a 2-layer umT5 of width 32 with a word-level tokenizer. Used by the tests to run the whole
 path (loader -> DiT -> VAE -> daemon -> client) on a CPU, and handy to try a daemon set-up without the
-~50 GB download:
+multi-GB download:
 
     python -m runtime.lingbot_fast.tiny /tmp/tiny-lingbot && worldbridge serve --world lingbot-fast:/tmp/tiny-lingbot
 """
