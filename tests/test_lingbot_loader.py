@@ -108,3 +108,18 @@ def test_each_prompt_is_encoded_once(release):
     assert ids[-1] == 1 and len(ids) == 6  # words (unknown ones too) + </s>
     states = world.text("a snowy castle at night")
     assert states.shape == (6, 32)  # only the real tokens' states; the DiT pads them to text_len
+
+
+def test_act_variant_in_bfloat16(tmp_path):
+    # an "act" checkpoint (7 control channels: ray directions + W/A/S/D) served in bf16 stays close to float32
+    from runtime.world import Action
+
+    path = tiny_release(tmp_path / "act", control_dim=7)
+    frames = {}
+    for dtype in ("float32", "bfloat16"):
+        world = LingBotWorld(path, dtype=dtype)
+        assert world.config.control_dim == 7
+        world.reset("a", 4, 64, 32)
+        frames[dtype] = [world.step({"a": Action(move=(0.0, 1.0))})["a"].pixels.astype(int) for _ in range(10)]
+    diff = [abs(a - b).mean() for a, b in zip(frames["float32"], frames["bfloat16"])]
+    assert max(diff) < 8, diff  # out of 255

@@ -111,7 +111,9 @@ class LayerNorm(nn.LayerNorm):
     """LayerNorm computed in float32 (Wan's WanLayerNorm); affine only where the checkpoint has weights."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return super().forward(x.float())
+        w = None if self.weight is None else self.weight.float()
+        b = None if self.bias is None else self.bias.float()
+        return F.layer_norm(x.float(), self.normalized_shape, w, b, self.eps)
 
 
 class Attention(nn.Module):
