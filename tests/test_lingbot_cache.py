@@ -41,10 +41,10 @@ def conditions(model, chunks, seed=1):
 def sample(flow_fn, noise, schedule):
     """The Fast sampler with given noise: x0 = x - sigma * flow, re-noised to the next sigma."""
     x = noise[0]
-    for i, (t, sigma) in enumerate(schedule):
+    for i, (t, sigma, _) in enumerate(schedule):
         x0 = x - sigma * flow_fn(x, t)
         if i + 1 < len(schedule):
-            nxt = schedule[i + 1][1]
+            nxt = schedule[i + 1][2]
             x = (1 - nxt) * x0 + nxt * noise[i + 1]
     return x0
 
@@ -104,6 +104,14 @@ def test_cache_memory_is_fixed_and_rolling_positions_stay_bounded(dit):
     past, own = cache.frame_positions(CHUNK_FRAMES)
     assert cache.nbytes == size and cache.chunks == 43
     assert int(own.max()) < (1 + 1 + 1) * CHUNK_FRAMES and past.tolist() == list(range(6))
+
+
+def test_the_fast_schedule():
+    # shift 5: timesteps 999, 957, 899, 702; x0 uses the first sigma sharing the timestep, re-noising the second
+    steps = fast_schedule(5.0)
+    assert [t for t, _, _ in steps] == [999.0, 957.0, 899.0, 702.0]
+    assert steps[2][1] == pytest.approx(0.8998038, abs=1e-6) and steps[2][2] == pytest.approx(0.8994113, abs=1e-6)
+    assert steps[3][1] == steps[3][2] == pytest.approx(0.7024067, abs=1e-6)
 
 
 def test_rope_positions_continue_past_the_table():

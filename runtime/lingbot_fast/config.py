@@ -22,6 +22,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 DIT_FOLDERS = ("lingbot_world_fast", "Lingbot-World-Fast", "lingbot-world-fast")
 DIT_INDEX = "diffusion_pytorch_model.safetensors.index.json"
 DIT_SINGLE = "diffusion_pytorch_model.safetensors"
@@ -99,13 +101,20 @@ def find_dit_dir(path: Path) -> Path:
     )
 
 
-def fast_schedule(shift: float, indices: tuple[int, ...] = TIMESTEP_INDICES) -> list[tuple[float, float]]:
-    """(timestep the DiT sees, noise level sigma) of each denoising step, as FlowUniPCMultistepScheduler
-    .set_timesteps(1000, shift) makes them: sigmas linspace(0.999, 0, 1001)[:-1] shifted by
-    shift*s / (1 + (shift-1)*s), timesteps = int(1000 * sigma) (the scheduler stores them as int64)."""
+def fast_schedule(shift: float, indices: tuple[int, ...] = TIMESTEP_INDICES) -> list[tuple[float, float, float]]:
+    """(timestep the DiT sees, sigma to predict x0 with, sigma to re-noise to) of each denoising step.
+
+    As FlowUniPCMultistepScheduler.set_timesteps(1000, shift) makes them: sigmas linspace(0.999, 0, 1001)[:-1]
+    shifted by shift*s / (1 + (shift-1)*s), timesteps int64(1000 * sigma). Neighbouring sigmas share an integer
+    timestep near t = 1000, and the official code looks sigmas up by timestep: x0 with the first match
+    (argmin), re-noising (diffusers' add_noise) with the second when there are several. Both are kept here."""
+    base = np.linspace(0.999, 0.0, NUM_TRAIN_TIMESTEPS + 1)[:-1]
+    sigmas = shift * base / (1 + (shift - 1) * base)
+    timesteps = (sigmas * NUM_TRAIN_TIMESTEPS).astype(np.int64)
+    sigmas = sigmas.astype(np.float32)
     steps = []
     for i in indices:
-        s = 0.999 * (1 - i / NUM_TRAIN_TIMESTEPS)  # float64 linspace point i
-        sigma = shift * s / (1 + (shift - 1) * s)
-        steps.append((float(int(sigma * NUM_TRAIN_TIMESTEPS)), float(sigma)))
+        same = np.nonzero(timesteps == timesteps[i])[0]
+        noise_at = same[1] if len(same) > 1 else same[0]
+        steps.append((float(timesteps[i]), float(sigmas[same[0]]), float(sigmas[noise_at])))
     return steps

@@ -234,11 +234,11 @@ class LingBotWorld(World):
         shape = (1, self.config.out_dim, CHUNK_FRAMES, h, w)
         x = torch.randn(shape, generator=ep.generator).to(self.device)
         x0 = x
-        for i, (t, sigma) in enumerate(self.schedule):
+        for i, (t, sigma, _) in enumerate(self.schedule):
             flow = self.dit.forward_chunk(x, t, inputs, ep.cache)
             x0 = x - sigma * flow  # flow = noise - x0 and x = (1 - sigma) x0 + sigma noise
             if i + 1 < len(self.schedule):
-                nxt = self.schedule[i + 1][1]
+                nxt = self.schedule[i + 1][2]
                 x = (1 - nxt) * x0 + nxt * torch.randn(shape, generator=ep.generator).to(self.device)
         self.dit.forward_chunk(x0, 0.0, inputs, ep.cache, record=True)
         ep.cache.commit()
