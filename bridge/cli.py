@@ -14,6 +14,7 @@ from bridge.errors import UserError
 from bridge.protocol import Limits
 from bridge.worlds import BACKENDS, default_world
 
+DTYPES = ["auto", "float32", "bfloat16", "float16"]  # auto: bfloat16 where it is native (CUDA, AVX-512 BF16)
 EXAMPLES = {
     "serve": """examples:
   worldbridge serve                                  # the default model on tcp://127.0.0.1:5557
@@ -282,8 +283,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--curve-secret-file", help="encrypt every connection with CurveZMQ (Python clients): a file "
                    "holding the daemon's z85 secret key; its public key is printed at start")
     s.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 (neural worlds)")
-    s.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"],
-                   help="neural worlds: compute precision (bfloat16 is ~1.4x faster on CPUs with AVX-512 BF16)")
+    s.add_argument("--dtype", default="auto", choices=DTYPES,
+                   help="neural worlds on torch: compute precision; auto = bfloat16 on CUDA and on CPUs with AVX-512 "
+                   "BF16 or AMX (1.4x float32 here), else float32")
     s.add_argument("--steps", type=int, help="neural worlds: denoising steps per frame (default: the model's)")
     s.add_argument("--backend", default="torch", choices=BACKENDS,
                    help="neural worlds: torch, or ONNX Runtime (float32, or int8 transformer weights)")
@@ -347,7 +349,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--height", type=int, default=128)
     b.add_argument("--format", default="rgb8", choices=["rgb8", "rgba8", "jpeg"])
     b.add_argument("--device", default="cpu")
-    b.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
+    b.add_argument("--dtype", default="auto", choices=DTYPES, help="neural worlds on torch (auto: as serve)")
     b.add_argument("--backend", default="torch", choices=BACKENDS, help="what the daemon serves with")
     b.add_argument("--sessions", default="1,2,4", help="concurrent session counts to measure")
     b.add_argument("--backends", default="torch-fp32,torch-bf16,onnx-fp32,onnx-int8",
@@ -371,7 +373,7 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--frames", type=int, help="quit after this many frames (scripted runs, tests)")
     pl.add_argument("--token", default=os.environ.get("WORLDBRIDGE_TOKEN", ""), help="for --connect")
     pl.add_argument("--device", default="cpu", help="with --world: cpu, cuda (neural worlds)")
-    pl.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
+    pl.add_argument("--dtype", default="auto", choices=DTYPES, help="neural worlds on torch (auto: as serve)")
     pl.add_argument("--json", action="store_true", help="print a JSON summary on exit")
     pl.set_defaults(func=_play)
 
@@ -388,7 +390,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--scale", type=int, default=1, help="output pixels per frame pixel")
     r.add_argument("--token", default=os.environ.get("WORLDBRIDGE_TOKEN", ""), help="for --connect")
     r.add_argument("--device", default="cpu")
-    r.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
+    r.add_argument("--dtype", default="auto", choices=DTYPES, help="neural worlds on torch (auto: as serve)")
     r.add_argument("--json", action="store_true", help="print the report as one line of JSON")
     r.set_defaults(func=_rollout)
 

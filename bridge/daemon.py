@@ -18,6 +18,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -107,12 +108,16 @@ class Daemon:
     # ------------------------------------------------------------------------------------------ lifecycle
 
     def start(self) -> Daemon:
-        for target, name in ((self._socket_loop, "wb-socket"), (self._step_loop, "wb-step")):
-            t = threading.Thread(target=target, name=name, daemon=True)
-            t.start()
-            self._threads.append(t)
+        """Serve from two background threads (tests, embedding in another program)."""
+        self._spawn(self._socket_loop, "wb-socket")
+        self._spawn(self._step_loop, "wb-step")
         log.info("serving %s on %s", self.world.name, self.address)
         return self
+
+    def _spawn(self, target: Callable[[], None], name: str) -> None:
+        t = threading.Thread(target=target, name=name, daemon=True)
+        t.start()
+        self._threads.append(t)
 
     def request_stop(self) -> None:
         """Ask the threads to finish (safe from a signal handler); stop() or serve_forever() joins them."""
@@ -134,10 +139,13 @@ class Daemon:
             self._ctx.term()
 
     def serve_forever(self) -> None:
-        self.start()
+        """Serve until request_stop(), stepping the world on the calling thread. Call it from the thread that
+        loaded the world: torch keeps its OpenMP thread team per thread, and the default model stepped from
+        another thread ran 1.4-1.9x slower on this 2-core machine (42 -> 59 ms float32, 30 -> 57 ms bfloat16)."""
+        self._spawn(self._socket_loop, "wb-socket")
+        log.info("serving %s on %s", self.world.name, self.address)
         try:
-            while not self._stop.wait(0.2):
-                pass
+            self._step_loop()
         finally:
             self.stop()
 

@@ -17,7 +17,7 @@ def default_world() -> str:
 
 
 def load_world(
-    spec: str, device: str = "cpu", steps: int | None = None, dtype: str = "float32", backend: str = "torch"
+    spec: str, device: str = "cpu", steps: int | None = None, dtype: str = "auto", backend: str = "torch"
 ) -> World:
     """device, steps, dtype, backend: for neural worlds (runtime.neural_world.open_model)."""
     if spec == "maze" or spec.startswith("maze:"):

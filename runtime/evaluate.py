@@ -176,7 +176,7 @@ def evaluate(model: str | Path, teacher: str | Path | None, out: Path, trajector
              progress: Callable[[str], None] | None = None) -> dict:
     """The whole evaluation; returns the report (also written to out/eval.json by the CLI). backend: what the
     model and the teacher run on (runtime.neural_world.open_model), float32 throughout."""
-    world = open_model(model, device, backend=backend)
+    world = open_model(model, device, dtype="float32", backend=backend)
     size = world.config.frame.width
     maze = MazeWorld(level_seed=0, fov_deg=world.fov_deg)
     trajs = held_out_trajectories(maze, out / "held_out", trajectories, frames, size)
@@ -200,7 +200,8 @@ def evaluate(model: str | Path, teacher: str | Path | None, out: Path, trajector
     baselines = {"copy_last_frame": copy_open}
     if teacher:
         say("open loop, many-step teacher")
-        baselines["teacher"] = open_loop(open_model(teacher, device, backend=backend), trajs, frames, False)
+        many_step = open_model(teacher, device, dtype="float32", backend=backend)
+        baselines["teacher"] = open_loop(many_step, trajs, frames, False)
     for horizon in HORIZONS:
         if horizon >= frames:
             continue

@@ -7,6 +7,7 @@ whatever threads torch / ONNX Runtime are given. `bridge/bench.py` adds the daem
 from __future__ import annotations
 
 import math
+import multiprocessing
 import statistics
 import time
 from collections.abc import Callable
@@ -65,17 +66,23 @@ def rollout(world: NeuralWorld, frames: int, seed: int = 0) -> tuple[list[np.nda
     return pixels, ms
 
 
+def _rollout_with(name: str, model: Path, frames: int) -> tuple[list[np.ndarray], list[float]]:
+    return rollout(VARIANTS[name](model), frames)
+
+
 def compare_backends(model: Path, variants: list[str], frames: int = 60, warmup: int = 10) -> dict[str, dict]:
     """Step time of each variant (median over frames warmup..frames of the walk) and the quality cost: mean
     PSNR of its frames against torch-fp32's frames of the same walk (same seed, same inputs, open loop, so
-    differences compound as they would in play). torch-fp32 runs first: it is the reference."""
+    differences compound as they would in play). Each variant runs alone in a fresh process, as a daemon
+    would: thread pools one runtime leaves spinning would otherwise slow the next one down."""
     unknown = set(variants) - set(VARIANTS)
     if unknown:
         raise ValueError(f"unknown backends {sorted(unknown)}; choose from {list(VARIANTS)}")
-    reference, _ = rollout(VARIANTS["torch-fp32"](model), frames)
+    with multiprocessing.get_context("spawn").Pool(1, maxtasksperchild=1) as pool:
+        reference, _ = pool.apply(_rollout_with, ("torch-fp32", model, frames))
+        runs = {name: pool.apply(_rollout_with, (name, model, frames)) for name in variants}
     results: dict[str, dict] = {}
-    for name in variants:
-        pixels, ms = rollout(VARIANTS[name](model), frames)
+    for name, (pixels, ms) in runs.items():
         step = statistics.median(ms[warmup:])
         results[name] = {"frame_ms": round(step, 2), "fps": round(1000 / step, 1),
                          "psnr_vs_fp32_db": round(statistics.mean(psnr(a, b) for a, b in zip(pixels, reference)), 2)}

@@ -318,6 +318,8 @@ class LingBotWorld(World):
         return torch.zeros(1, 3, self.options.height, self.options.width)
 
 
-def open_lingbot(path: str | Path, device: str = "cpu", steps: int | None = None, dtype: str = "float32") -> World:
-    """The `--world lingbot-fast:PATH` entry point (bridge/worlds.py)."""
+def open_lingbot(path: str | Path, device: str = "cpu", steps: int | None = None, dtype: str = "auto") -> World:
+    """The `--world lingbot-fast:PATH` entry point (bridge/worlds.py); dtype "auto": bfloat16 on CUDA."""
+    if dtype == "auto":
+        dtype = "bfloat16" if str(device).startswith("cuda") else "float32"
     return LingBotWorld(path, device=device, dtype=dtype, steps=steps)
