@@ -12,7 +12,8 @@ OnnxWorld is NeuralWorld with those four computations swapped (runtime/neural_wo
 cache and the conditions), so both backends share every line that is not a kernel, and parity is tested on
 whole episodes. Each frame is steps + 1 runs of step.onnx (the denoising steps, then the pass at t = 0 whose
 k, v enter the cache). `quantize="int8"` stores the transformer's weights as int8 (dynamic quantization of
-every MatMul/Gemm: activations quantized per call), the CPU's fastest path; the autoencoder stays float32.
+every MatMul/Gemm: activations quantized per call), ONNX Runtime's fastest CPU path; the autoencoder stays
+float32.
 manifest.json records what an export was made from, so a stale export is never served.
 """
 
@@ -171,7 +172,6 @@ class OnnxWorld(NeuralWorld):
         self.sessions = {
             name: ort.InferenceSession(str(export / f"{name}.onnx"), options, providers=providers) for name in GRAPHS
         }
-        self.backend = "onnx" if quantize is None else f"onnx-{quantize}"
 
     def _run(self, graph: str, inputs: list[np.ndarray]) -> list[np.ndarray]:
         session = self.sessions[graph]
