@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -134,8 +134,8 @@ def run(
     fmt: str,
     serve_args: list[str],
     progress: Callable[[int], None] | None = None,
-    sessions: list[int] = (1, 2, 4),
-    backends: list[str] = (),
+    sessions: Sequence[int] = (1, 2, 4),
+    backends: Sequence[str] = (),
     long: int = 2000,
 ) -> dict:
     """The whole report; `backends` (runtime.model_bench.VARIANTS) and `long` only for neural worlds."""
