@@ -101,6 +101,12 @@ def _bench(args: argparse.Namespace) -> int:
     serve_args = ["--device", args.device, "--dtype", args.dtype, "--backend", args.backend]
     sessions = [int(n) for n in args.sessions.split(",") if n]
     backends = [b for b in args.backends.split(",") if b]
+    if backends:
+        from runtime.model_bench import VARIANTS
+
+        unknown = [b for b in backends if b not in VARIANTS]
+        if unknown:
+            raise UserError(f"--backends: unknown {', '.join(unknown)}; choose from {', '.join(VARIANTS)}")
     with tqdm(total=args.frames, desc="bench", unit="frame", disable=args.json or not sys.stderr.isatty()) as bar:
         result = bench.run(args.world, args.frames, args.width, args.height, args.format, serve_args, bar.update,
                            sessions, backends, args.long)
