@@ -7,6 +7,7 @@ import time
 import numpy as np
 import pytest
 import zmq
+from lockstep import lockstep
 
 from bridge import protocol as p
 from bridge.client import Client, ServerError
@@ -29,15 +30,8 @@ def stream(c: Client, n: int, move=(0.0, 1.0), look=(4.0, 0.0)):
     return frames
 
 
-def lockstep(c: Client, n: int, move=(0.0, 1.0), look=(4.0, 0.0)):
-    """Each frame answers exactly one input: the input goes out before the credit that pays for its frame."""
-    frames = []
-    for _ in range(n):
-        seq = c.send_input(move, look)
-        c.grant(1)
-        frames.append(c.recv_frame())
-        assert frames[-1].header["input_seq"] == seq
-    return frames
+def walk(c: Client, n: int) -> list:
+    return lockstep(c, n, move=(0.0, 1.0), look=(4.0, 0.0))
 
 
 def test_handshake(maze_daemon):
@@ -137,14 +131,14 @@ def test_newest_input_wins_and_look_deltas_add_up(maze_daemon):
 def test_reset_reproduces_frames(maze_daemon):
     with Client(maze_daemon.address, width=48, height=48) as c:
         ok = c.reset(seed=7)
-        first = lockstep(c, 10)
+        first = walk(c, 10)
         ok2 = c.reset(seed=7)
-        again = lockstep(c, 10)
+        again = walk(c, 10)
         assert ok2["episode"] == ok["episode"] + 1 == again[0].header["episode"]
         for a, b in zip(first, again):
             np.testing.assert_array_equal(a.image, b.image)
         c.reset(seed=8)
-        other = lockstep(c, 1)
+        other = walk(c, 1)
         assert not np.array_equal(other[0].image, first[0].image)
 
 

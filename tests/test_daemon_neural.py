@@ -4,6 +4,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from lockstep import lockstep
 
 from bridge.client import Client
 from bridge.launch import DaemonProcess
@@ -18,15 +19,6 @@ def neural_daemon(tmp_path_factory):
     init_checkpoint(path, ROOT / "runtime/configs/tiny.yaml")
     with DaemonProcess(str(path)) as d:
         yield d
-
-
-def lockstep(c, n, **input_kw):
-    frames = []
-    for _ in range(n):
-        c.send_input(**input_kw)
-        c.grant(1)
-        frames.append(c.recv_frame())
-    return frames
 
 
 def test_serves_frames_at_the_models_size(neural_daemon):

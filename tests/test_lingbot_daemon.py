@@ -5,6 +5,7 @@ poses reach the model."""
 import numpy as np
 import pytest
 from lingbot_tiny import HEIGHT, WIDTH, tiny_release
+from lockstep import lockstep
 
 from bridge.client import Client
 from bridge.launch import DaemonProcess
@@ -17,21 +18,12 @@ def lingbot_daemon(tmp_path_factory):
         yield d
 
 
-def lockstep(c, n, **input_kw):
-    frames = []
-    for _ in range(n):
-        c.send_input(**input_kw)
-        c.grant(1)
-        frames.append(c.recv_frame(timeout=60))
-    return frames
-
-
 def test_frames_arrive_chunk_by_chunk(lingbot_daemon):
     with Client(lingbot_daemon.address, width=640, height=480, seed=3) as c:
         w = c.welcome
         assert (w["world"], w["width"], w["height"]) == ("lingbot-fast", WIDTH, HEIGHT)
         assert {"pose", "start_image"} <= set(w["capabilities"])
-        frames = lockstep(c, 9 + 12 + 1, move=(0.0, 1.0), look=(2.0, 0.0))
+        frames = lockstep(c, 9 + 12 + 1, timeout=60, move=(0.0, 1.0), look=(2.0, 0.0))
     assert all(f.image.shape == (HEIGHT, WIDTH, 3) for f in frames)
     assert len({f.image.tobytes() for f in frames}) > 10  # a video, not a still
     step_ms = [f.header["timings"]["step_ms"] for f in frames]
@@ -44,8 +36,8 @@ def test_frames_arrive_chunk_by_chunk(lingbot_daemon):
 
 def test_seeded_sessions_reproduce(lingbot_daemon):
     with Client(lingbot_daemon.address, seed=7) as a, Client(lingbot_daemon.address, seed=7) as b:
-        fa = lockstep(a, 10, move=(0.0, 1.0))
-        fb = lockstep(b, 10, move=(0.0, 1.0))
+        fa = lockstep(a, 10, timeout=60, move=(0.0, 1.0))
+        fb = lockstep(b, 10, timeout=60, move=(0.0, 1.0))
     for x, y in zip(fa, fb):
         np.testing.assert_array_equal(x.image, y.image)
 
@@ -55,11 +47,11 @@ def test_start_image_conditions_the_chunk(lingbot_daemon):
     image = rng.integers(0, 256, (48, 96, 3), dtype=np.uint8)
     with Client(lingbot_daemon.address, seed=1) as c:
         ok = c.reset(seed=1, image=image)
-        first = lockstep(c, 3)
+        first = lockstep(c, 3, timeout=60)
         c.reset(seed=1, image=image)
-        again = lockstep(c, 3)
+        again = lockstep(c, 3, timeout=60)
         c.reset(seed=1, image=255 - image)
-        other = lockstep(c, 3)
+        other = lockstep(c, 3, timeout=60)
     assert ok["episode"] == 1
     for x, y in zip(first, again):
         np.testing.assert_array_equal(x.image, y.image)
@@ -76,7 +68,7 @@ def test_engine_poses_drive_the_camera(lingbot_daemon):
     with Client(lingbot_daemon.address, engine="godot", seed=2) as c:
         frames = []
         for k in range(14):
-            frames.extend(lockstep(c, 1, pose=pose(k)))
+            frames.extend(lockstep(c, 1, timeout=60, pose=pose(k)))
     np.testing.assert_allclose(frames[0].header["pose"]["p"], pose(0)["p"], atol=1e-9)
     for k in range(9, 14):
         np.testing.assert_allclose(frames[k].header["pose"]["p"], pose(k)["p"], atol=1e-9)
