@@ -34,6 +34,7 @@ from runtime.maze import EYE_Y, PITCH_LIMIT, RUN_FACTOR, TICK, WALK_SPEED
 from runtime.sampler import episode_noise, sample, timesteps
 from runtime.world import BUTTON_RUN, Action, Frame, World
 
+LOOK_LIMIT = 90.0  # degrees per frame the model is told about; the camera itself may turn further
 COMPUTE_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
@@ -324,7 +325,12 @@ class NeuralWorld(World):
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Model inputs for one frame of each episode: action (b, A), rays (b, N, 6), has_pose (b,)."""
         buttons = self.config.dit.buttons
-        rows = [[*a.move, *a.look, *((a.buttons >> i) & 1 for i in range(buttons))] for a in actions]
+        # the model reads the stick as the maze does (within [-1, 1]) and turns of at most LOOK_LIMIT degrees a
+        # frame: a client's NaN or 1e308 must not reach the network (the dead reckoning clips the same way)
+        move = np.clip(np.nan_to_num([a.move for a in actions]), -1.0, 1.0)
+        look = np.clip(np.nan_to_num([a.look for a in actions]), -LOOK_LIMIT, LOOK_LIMIT)
+        bits = [[(a.buttons >> i) & 1 for i in range(buttons)] for a in actions]
+        rows = np.concatenate([move, look, np.asarray(bits, dtype=np.float64).reshape(len(actions), buttons)], 1)
         has_pose = [a.pose is not None and e.reference is not None for e, a in zip(episodes, actions)]
         relative = [e.reference @ e.pose if p else np.eye(4) for e, p in zip(episodes, has_pose)]
         width, height = self.config.frame.width, self.config.frame.height

@@ -8,7 +8,7 @@ import pytest
 
 from runtime.camera import c2w_from_yaw_pitch, yaw_pitch_from_c2w
 from runtime.maze import PITCH_LIMIT, PlayerState, stack_actions, step_kinematics
-from runtime.neural_world import NeuralWorld, init_checkpoint, walk
+from runtime.neural_world import LOOK_LIMIT, NeuralWorld, init_checkpoint, walk
 from runtime.world import Action
 
 TINY = Path(__file__).resolve().parents[1] / "runtime" / "configs" / "tiny.yaml"
@@ -121,3 +121,11 @@ def test_bfloat16_autocast(checkpoint: Path) -> None:
     assert np.abs(a - b).mean() < 2  # the same frames up to bf16 rounding
     with pytest.raises(ValueError, match="float16"):
         NeuralWorld(checkpoint, dtype="float16")  # CUDA only
+
+
+def test_absurd_controller_values_reach_the_model_clipped(world: NeuralWorld) -> None:
+    for key in ("absurd", "clipped"):
+        world.reset(key, seed=6, width=32, height=32)
+    out = world.step({"absurd": Action(move=(float("nan"), 1e308), look=(1e308, -float("inf"))),
+                      "clipped": Action(move=(0.0, 1.0), look=(LOOK_LIMIT, -LOOK_LIMIT))})
+    np.testing.assert_array_equal(out["absurd"].pixels, out["clipped"].pixels)
