@@ -34,6 +34,7 @@ log = logging.getLogger("worldbridge.daemon")
 
 HEARTBEAT_IVL_MS = 10_000
 HEARTBEAT_TIMEOUT_MS = 60_000
+GOODBYE_LINGER_MS = 500  # the most shutdown waits for queued goodbyes to leave
 
 
 @dataclass(frozen=True)
@@ -183,7 +184,9 @@ class Daemon:
                     next_reap = time.monotonic() + 1.0
             self._say_goodbye()
         finally:
-            self._router.close(0)
+            # LINGER is 0 so dead peers never hold up shutdown; the goodbyes just queued get a bounded moment to
+            # reach live ones (without it, a client sometimes never saw its bye)
+            self._router.close(linger=GOODBYE_LINGER_MS)
             self._out_pull.close(0)
 
     def _send(self, identity: bytes, msg: dict[str, Any], payload: bytes | None = None) -> None:
