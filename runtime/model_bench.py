@@ -16,22 +16,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from runtime.neural_world import NeuralWorld, commit, generate_cached, generate_recompute
+from runtime.neural_world import NeuralWorld, commit, generate_cached, generate_recompute, open_model
 from runtime.world import Action
 
-# name -> how to open the model with it
-VARIANTS: dict[str, Callable[[Path], NeuralWorld]] = {
-    "torch-fp32": lambda path: NeuralWorld(path),
-    "torch-bf16": lambda path: NeuralWorld(path, dtype="bfloat16"),
-    "onnx-fp32": lambda path: _onnx(path, None),
-    "onnx-int8": lambda path: _onnx(path, "int8"),
+# name -> how runtime.neural_world.open_model runs the model
+VARIANTS: dict[str, dict[str, str]] = {
+    "torch-fp32": {"backend": "torch", "dtype": "float32"},
+    "torch-bf16": {"backend": "torch", "dtype": "bfloat16"},
+    "onnx-fp32": {"backend": "onnx"},
+    "onnx-int8": {"backend": "onnx-int8"},
 }
-
-
-def _onnx(path: Path, quantize: str | None) -> NeuralWorld:
-    from runtime.onnx_world import OnnxWorld
-
-    return OnnxWorld(path, quantize=quantize)
 
 
 def scripted_action(i: int) -> Action:
@@ -67,7 +61,7 @@ def rollout(world: NeuralWorld, frames: int, seed: int = 0) -> tuple[list[np.nda
 
 
 def _rollout_with(name: str, model: Path, frames: int) -> tuple[list[np.ndarray], list[float]]:
-    return rollout(VARIANTS[name](model), frames)
+    return rollout(open_model(model, **VARIANTS[name]), frames)
 
 
 def compare_backends(model: Path, variants: list[str], frames: int = 60, warmup: int = 10) -> dict[str, dict]:
