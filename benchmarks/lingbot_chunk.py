@@ -21,7 +21,7 @@ import time
 
 import torch
 
-from runtime.lingbot_fast.world import LingBotWorld
+from runtime.lingbot.fast.world import LingBotWorld
 from runtime.world import Action
 
 
@@ -41,7 +41,7 @@ def main() -> None:
         parser.error("give the release PATH or --tiny")
     path = args.path
     if args.tiny:
-        from runtime.lingbot_fast.tiny import write_tiny_checkpoint
+        from runtime.lingbot.fast.tiny import write_tiny_checkpoint
 
         path = write_tiny_checkpoint(tempfile.mkdtemp(prefix="lingbot-tiny-"))
         args.width, args.height = args.width or 64, args.height or 32

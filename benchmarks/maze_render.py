@@ -25,8 +25,8 @@ import time  # noqa: E402
 import numpy as np  # noqa: E402
 
 from runtime.camera import c2w_from_yaw_pitch  # noqa: E402
-from runtime.maze_level import MazeLevel  # noqa: E402
-from runtime.maze_render import MazeRenderer  # noqa: E402
+from runtime.maze.level import MazeLevel  # noqa: E402
+from runtime.maze.render import MazeRenderer  # noqa: E402
 
 
 def random_poses(level: MazeLevel, count: int, seed: int) -> np.ndarray:

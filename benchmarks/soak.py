@@ -27,9 +27,9 @@ from pathlib import Path
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bridge import protocol  # noqa: E402
-from bridge.client import Client, ServerError  # noqa: E402
-from bridge.launch import DaemonProcess  # noqa: E402
+from bridge.client.client import Client, ServerError  # noqa: E402
+from bridge.client.launch import DaemonProcess  # noqa: E402
+from bridge.protocol import messages as protocol  # noqa: E402
 
 # bad messages a client sends on purpose, and the code each must get
 BAD = [

@@ -32,3 +32,11 @@ def intrinsics(width: int, height: int, fov_deg: float) -> tuple[float, float, f
     """Pinhole (fx, fy, cx, cy) in pixels for a vertical field of view; square pixels."""
     fy = 0.5 * height / math.tan(math.radians(fov_deg) / 2)
     return fy, fy, width / 2, height / 2
+
+
+def checked_pose(pose: np.ndarray) -> np.ndarray:
+    """A copy of `pose` as (4, 4) float64; ValueError unless it is a finite (4, 4) camera-to-world."""
+    m = np.array(pose, dtype=np.float64)
+    if m.shape != (4, 4) or not np.isfinite(m).all():
+        raise ValueError(f"a pose must be a finite (4, 4) camera-to-world, got shape {m.shape}")
+    return m

@@ -6,7 +6,7 @@ vectorised renderer) do all of them in one call.
 
 Camera convention everywhere in runtime/: OpenCV camera-to-world 4x4 matrices (camera x right, y down,
 z forward) in the canonical world frame: x east, y down, z north. The floor is the plane y = 0, so a point
-h units above the floor has y = -h. Engines' conventions are converted in bridge/poses.py, nowhere else.
+h units above the floor has y = -h. Engines' conventions are converted in bridge/protocol/poses.py, nowhere else.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 BUTTON_RUN = 1 << 0  # bit 0 of Action.buttons: move faster
+FPS = 16  # frames per second of every world here: one step is 1/16 s (LingBot-World's video rate too)
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,8 @@ class World(ABC):
     stepping thread only."""
 
     name: str = "world"
+    fps: float = FPS  # frames per second of play: one step advances time by 1 / fps
+    fov_deg: float = 60.0  # vertical field of view of its frames when an action does not set one
     # What the world does with optional inputs: "pose" (renders from engine camera poses), "start_image"
     # (begins an episode from an image given at reset).
     capabilities: tuple[str, ...] = ("pose",)

@@ -13,7 +13,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))  # tests/zmtp.py
 
-from bridge.launch import DaemonProcess  # noqa: E402
+from bridge.client.launch import DaemonProcess  # noqa: E402
 
 
 @pytest.fixture(scope="module")

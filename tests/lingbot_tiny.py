@@ -4,7 +4,7 @@ served at 64x32 (4x8 latents, 8 tokens per latent frame) so the whole path runs 
 import json
 from pathlib import Path
 
-from runtime.lingbot_fast.tiny import write_tiny_checkpoint
+from runtime.lingbot.fast.tiny import write_tiny_checkpoint
 
 WIDTH, HEIGHT = 64, 32
 

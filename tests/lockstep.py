@@ -1,6 +1,6 @@
 """Drive a session one frame at a time, shared by the daemon tests."""
 
-from bridge.client import Client, FrameMsg
+from bridge.client.client import Client, FrameMsg
 
 
 def lockstep(c: Client, n: int, timeout: float | None = None, **input_kw) -> list[FrameMsg]:

@@ -6,11 +6,11 @@ import sys
 
 import pytest
 
-from bridge.launch import DaemonProcess
+from bridge.client.launch import DaemonProcess
 
 
 def worldbridge(*args, timeout=300):
-    return subprocess.run([sys.executable, "-m", "bridge.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "bridge.tools.cli", *args], capture_output=True, text=True,
                           timeout=timeout)
 
 
@@ -63,7 +63,7 @@ def test_help_has_examples():
 def test_bench_neural_world_reports_every_figure(tmp_path):
     from pathlib import Path
 
-    from runtime.neural_world import init_checkpoint
+    from runtime.neural.world import init_checkpoint
 
     model = tmp_path / "tiny"
     init_checkpoint(model, Path(__file__).resolve().parents[1] / "runtime/configs/tiny.yaml")

@@ -9,11 +9,11 @@ import pytest
 import zmq
 from lockstep import lockstep
 
-from bridge import protocol as p
-from bridge.client import Client, ServerError
-from bridge.daemon import Daemon, DaemonConfig, check_bind
-from bridge.launch import DaemonProcess
-from runtime.maze import MazeWorld
+from bridge.client.client import Client, ServerError
+from bridge.client.launch import DaemonProcess
+from bridge.protocol import messages as p
+from bridge.server.daemon import Daemon, DaemonConfig, check_bind
+from runtime.maze.world import MazeWorld
 
 
 def stream(c: Client, n: int, move=(0.0, 1.0), look=(4.0, 0.0)):
@@ -118,7 +118,7 @@ def test_newest_input_wins_and_look_deltas_add_up(maze_daemon):
         f = c.recv_frame()
         assert f.header["input_seq"] == 5
         q = f.header["pose"]["q"]  # opencv pose: a pure yaw of 50 degrees to the right
-        from bridge.poses import quat_to_matrix
+        from bridge.protocol.poses import quat_to_matrix
         fwd = quat_to_matrix(q)[:, 2]
         c.reset(seed=0)  # the same start again; yaw once by 10
         c.send_input((0.0, 0.0), (10.0, 0.0))

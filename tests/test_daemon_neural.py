@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from lockstep import lockstep
 
-from bridge.client import Client
-from bridge.launch import DaemonProcess
-from runtime.neural_world import init_checkpoint
+from bridge.client.client import Client
+from bridge.client.launch import DaemonProcess
+from runtime.neural.world import init_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 

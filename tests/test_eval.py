@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from runtime.evaluate import psnr, ssim
-from runtime.neural_world import NeuralWorld, init_checkpoint
+from runtime.eval.evaluate import psnr, ssim
+from runtime.neural.world import NeuralWorld, init_checkpoint
 from runtime.world import Action
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,7 +41,7 @@ def test_teacher_forcing_puts_true_frames_in_context(tmp_path):
 def test_eval_command(tmp_path):
     init_checkpoint(tmp_path / "model", ROOT / "runtime/configs/tiny.yaml")
     init_checkpoint(tmp_path / "teacher", ROOT / "runtime/configs/tiny.yaml", seed=1)
-    r = subprocess.run([sys.executable, "-m", "bridge.cli", "eval", "--world", str(tmp_path / "model"),
+    r = subprocess.run([sys.executable, "-m", "bridge.tools.cli", "eval", "--world", str(tmp_path / "model"),
                         "--trajectories", "2", "--frames", "20", "--stability-minutes", "0.05", "--gifs", "1",
                         "--out", str(tmp_path / "eval"), "--json"], capture_output=True, text=True, cwd=ROOT,
                        timeout=600)

@@ -17,11 +17,11 @@ from pathlib import Path
 import pytest
 import zmq
 
-from bridge import protocol as p
-from bridge.client import Client, ServerError, SessionClosed
-from bridge.daemon import Daemon, DaemonConfig
-from bridge.launch import DaemonProcess
-from runtime.maze import MazeWorld
+from bridge.client.client import Client, ServerError, SessionClosed
+from bridge.client.launch import DaemonProcess
+from bridge.protocol import messages as p
+from bridge.server.daemon import Daemon, DaemonConfig
+from runtime.maze.world import MazeWorld
 
 
 def rss_mb(pid: int) -> float:
@@ -109,7 +109,7 @@ def test_reconnect_gives_up_after_its_timeout():
 
 CLIENT_SCRIPT = textwrap.dedent("""
     import sys
-    from bridge.client import Client
+    from bridge.client.client import Client
     c = Client(sys.argv[1], width=64, height=64, name="doomed")
     c.grant(8)
     n = 0

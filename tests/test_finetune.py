@@ -10,14 +10,14 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from bridge import poses
-from bridge.client import Client
-from bridge.daemon import Daemon, DaemonConfig
-from bridge.launch import DaemonProcess
-from bridge.recorder import RecordConfig
-from runtime.dataset import Dataset
-from runtime.explore import Player
-from runtime.maze import MazeWorld
+from bridge.client.client import Client
+from bridge.client.launch import DaemonProcess
+from bridge.protocol import poses
+from bridge.server.daemon import Daemon, DaemonConfig
+from bridge.server.recorder import RecordConfig
+from runtime.data.dataset import Dataset
+from runtime.maze.explore import Player
+from runtime.maze.world import MazeWorld
 from runtime.world import IDLE
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -25,7 +25,7 @@ SIZE = 32  # runtime/configs/tiny.yaml
 
 
 def worldbridge(*args: str) -> subprocess.CompletedProcess:
-    r = subprocess.run([sys.executable, "-m", "bridge.cli", *args], capture_output=True, text=True, cwd=ROOT,
+    r = subprocess.run([sys.executable, "-m", "bridge.tools.cli", *args], capture_output=True, text=True, cwd=ROOT,
                        timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
     return r

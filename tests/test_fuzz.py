@@ -1,7 +1,7 @@
 """Property-based tests of the daemon's front door: whatever a client sends, it gets the documented error code,
 other sessions see nothing, and the daemon goes on serving with bounded state.
 
-The oracle below is written from docs/protocol.md (field kinds and ranges), not from bridge/protocol.py, so a
+The oracle below is written from docs/protocol.md (field kinds and ranges), not from bridge/protocol/messages.py, so a
 validation slip in the implementation shows up as a wrong or missing error code. Every example runs over a
 real ROUTER/DEALER pair against one in-process maze daemon shared by the module.
 """
@@ -21,11 +21,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from bridge import protocol as p
-from bridge.client import Client
-from bridge.daemon import Daemon, DaemonConfig
-from bridge.protocol import Limits
-from runtime.maze import MazeWorld
+from bridge.client.client import Client
+from bridge.protocol import messages as p
+from bridge.protocol.messages import Limits
+from bridge.server.daemon import Daemon, DaemonConfig
+from runtime.maze.world import MazeWorld
 
 LIMITS = Limits(max_message_bytes=64 << 10, max_sessions=8, idle_timeout_s=600.0)
 FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

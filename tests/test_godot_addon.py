@@ -5,8 +5,8 @@
   WorldModelView reads are bound to W/S/A/D/Shift;
 - the vector files the GDScript self-test reads (addons/worldbridge/tests/vectors/) are byte-identical to
   tests/vectors/, and the self-test names every vector of tests/vectors/index.json;
-- the GDScript message builders write their keys in the order bridge/protocol.py's builders do (the order the
-  vectors hold), and the GDScript constants agree with bridge/protocol.py.
+- the GDScript message builders write their keys in the order bridge/protocol/messages.py's builders do (the order the
+  vectors hold), and the GDScript constants agree with bridge/protocol/messages.py.
 
 The self-test itself needs Godot 4 (`godot --headless --path godot_addon -s
 res://addons/worldbridge/tests/test_vectors.gd`). After regenerating tests/vectors, refresh the addon's copies with
@@ -196,8 +196,8 @@ def test_self_test_covers_every_vector():
 
 
 def python_key_orders() -> dict[str, list[str]]:
-    """Key order of every client message, from bridge/protocol.py's builders given every optional field."""
-    from bridge import protocol as p
+    """Key order of every client message, from bridge/protocol/messages.py's builders given every optional field."""
+    from bridge.protocol import messages as p
 
     pose = {"p": [0.0, 0.0, 0.0], "q": [0.0, 0.0, 0.0, 1.0]}
     reset_image = [(VECTORS / "reset_image.msgpack").read_bytes(), (VECTORS / "reset_image.payload.bin").read_bytes()]
@@ -230,7 +230,7 @@ def test_key_order_check_can_fail():
 
 
 def test_constants_agree_with_python():
-    from bridge import protocol as p
+    from bridge.protocol import messages as p
 
     source = (ADDON / "protocol.gd").read_text()
     assert f"const MAJOR := {p.MAJOR}\n" in source and f"const MINOR := {p.MINOR}\n" in source

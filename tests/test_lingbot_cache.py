@@ -5,10 +5,10 @@ cache stays a fixed size and positions keep working past Wan's 1024-entry RoPE t
 import pytest
 import torch
 
-from runtime.lingbot_fast.config import CHUNK_FRAMES, fast_schedule
-from runtime.lingbot_fast.control import control_tokens, relative_motion
-from runtime.lingbot_fast.dit import ChunkCache, ChunkInputs, WanFastDiT, rope_angles
-from runtime.lingbot_fast.tiny import tiny_config
+from runtime.lingbot.fast.config import CHUNK_FRAMES, fast_schedule
+from runtime.lingbot.fast.control import control_tokens, relative_motion
+from runtime.lingbot.fast.dit import ChunkCache, ChunkInputs, WanFastDiT, rope_angles
+from runtime.lingbot.fast.tiny import tiny_config
 
 H, W = 4, 8  # latent size; 8 tokens per latent frame
 TOKENS = (H // 2) * (W // 2)

@@ -7,8 +7,8 @@ import pytest
 from lingbot_tiny import HEIGHT, WIDTH, tiny_release
 from lockstep import lockstep
 
-from bridge.client import Client
-from bridge.launch import DaemonProcess
+from bridge.client.client import Client
+from bridge.client.launch import DaemonProcess
 
 
 @pytest.fixture(scope="module")

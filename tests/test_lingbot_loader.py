@@ -9,10 +9,10 @@ import torch
 from lingbot_tiny import tiny_release
 from safetensors.torch import load_file, save_file
 
-from bridge.worlds import load_world
-from runtime.lingbot_fast.config import DIT_FOLDERS, DIT_INDEX, T5_FILE, VAE_FILE
-from runtime.lingbot_fast.loader import CheckpointError
-from runtime.lingbot_fast.world import LingBotWorld
+from bridge.server.worlds import load_world
+from runtime.lingbot.fast.config import DIT_FOLDERS, DIT_INDEX, T5_FILE, VAE_FILE
+from runtime.lingbot.fast.loader import CheckpointError
+from runtime.lingbot.fast.world import LingBotWorld
 
 SHARD2 = "diffusion_pytorch_model-00002-of-00002.safetensors"
 

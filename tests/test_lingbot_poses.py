@@ -1,5 +1,5 @@
 """Engine camera poses (Unity, Godot) reach LingBot-World-Fast in its convention: OpenCV camera-to-world
-(bridge/poses.py, the one place conventions meet), frame-to-frame motion, per-pixel rays from the engine's
+(bridge/protocol/poses.py, the one place conventions meet), frame-to-frame motion, per-pixel rays from the engine's
 field of view, folded into tokens the way the released model reads them."""
 
 import math
@@ -7,9 +7,9 @@ import math
 import numpy as np
 import torch
 
-from bridge.poses import to_canonical
+from bridge.protocol.poses import to_canonical
 from runtime.camera import intrinsics
-from runtime.lingbot_fast.control import TranslationScale, control_tokens, pixel_rays, relative_motion
+from runtime.lingbot.fast.control import TranslationScale, control_tokens, pixel_rays, relative_motion
 
 YAW_90 = (0.0, math.sin(math.pi / 4), 0.0, math.cos(math.pi / 4))  # +90 degrees about the engine's up axis
 

@@ -4,7 +4,7 @@ everything at once, and encodes in pieces to the same latents."""
 import pytest
 import torch
 
-from runtime.lingbot_fast.vae import WanVAE
+from runtime.lingbot.fast.vae import WanVAE
 
 
 @pytest.fixture(scope="module")

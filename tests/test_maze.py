@@ -9,20 +9,17 @@ import numpy as np
 import pytest
 
 from runtime.camera import c2w_from_yaw_pitch
-from runtime.maze import (
-    EYE_Y,
-    PITCH_LIMIT,
+from runtime.maze.level import LANDMARK_KINDS, N_BRICK, MazeLevel
+from runtime.maze.render import FLOOR, SKY, WALL, WALL_TOP, MazeRenderer
+from runtime.maze.world import (
     PLAYER_RADIUS,
-    TICK,
-    WALK_SPEED,
     MazeWorld,
     PlayerState,
     move_with_collision,
     spawn_batch,
     step_kinematics,
 )
-from runtime.maze_level import LANDMARK_KINDS, N_BRICK, MazeLevel
-from runtime.maze_render import FLOOR, SKY, WALL, WALL_TOP, MazeRenderer
+from runtime.motion import EYE_Y, PITCH_LIMIT, TICK, WALK_SPEED
 from runtime.world import BUTTON_RUN, Action
 
 

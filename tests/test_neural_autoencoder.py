@@ -1,9 +1,9 @@
-"""Latent autoencoder (runtime/autoencoder.py): shapes for both downsampling factors, pixel conversions."""
+"""Latent autoencoder (runtime/neural/autoencoder.py): shapes for both downsampling factors, pixel conversions."""
 
 import pytest
 import torch
 
-from runtime.autoencoder import Autoencoder, AutoencoderConfig, from_uint8, to_uint8
+from runtime.neural.autoencoder import Autoencoder, AutoencoderConfig, from_uint8, to_uint8
 
 
 @pytest.mark.parametrize(("downsample", "channels"), [(8, [8, 16, 16, 32]), (16, [8, 8, 16, 16, 32])])

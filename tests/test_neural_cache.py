@@ -1,13 +1,13 @@
-"""KV-cached generation equals full recomputation: the cache (runtime/kv_cache.py) and DiT.step must show each
+"""KV-cached generation equals full recomputation: the cache (runtime/neural/kv_cache.py) and DiT.step must show each
 frame exactly what DiT.forward's sink/window mask shows it, also long after the window has rolled over."""
 
 import pytest
 import torch
 
-from runtime.dit import DiT, DiTConfig
-from runtime.kv_cache import KVCache
-from runtime.neural_world import generate_cached, generate_recompute
-from runtime.sampler import timesteps
+from runtime.neural.dit import DiT, DiTConfig
+from runtime.neural.kv_cache import KVCache
+from runtime.neural.sampler import timesteps
+from runtime.neural.world import generate_cached, generate_recompute
 
 C, LATENT = 4, (2, 4)  # latent channels and size: 8 tokens per frame with patch 1
 

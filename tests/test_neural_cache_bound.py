@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from runtime.neural_world import NeuralWorld, init_checkpoint
+from runtime.neural.world import NeuralWorld, init_checkpoint
 from runtime.world import Action
 
 TINY = Path(__file__).resolve().parents[1] / "runtime" / "configs" / "tiny.yaml"

@@ -1,4 +1,4 @@
-"""Checkpoint directories (runtime/checkpoint.py): a round trip is bitwise exact, and every way a directory can
+"""Checkpoint directories (runtime/neural/checkpoint.py): a round trip is bitwise exact, and every way a directory can
 be broken fails at load time with a CheckpointError that names the file and the problem."""
 
 import shutil
@@ -10,8 +10,8 @@ import torch
 import yaml
 from safetensors.torch import load_file, save_file
 
-from runtime.checkpoint import CheckpointError, load_checkpoint, read_config, save_checkpoint
-from runtime.neural_world import NeuralWorld, init_checkpoint
+from runtime.neural.checkpoint import CheckpointError, load_checkpoint, read_config, save_checkpoint
+from runtime.neural.world import NeuralWorld, init_checkpoint
 from runtime.world import Action
 
 TINY = Path(__file__).resolve().parents[1] / "runtime" / "configs" / "tiny.yaml"

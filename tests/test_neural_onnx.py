@@ -8,8 +8,8 @@ import numpy as np
 import onnxruntime as ort
 import torch
 
-from runtime.dit import DiT, DiTConfig
-from runtime.kv_cache import KVCache
+from runtime.neural.dit import DiT, DiTConfig
+from runtime.neural.kv_cache import KVCache
 
 INPUTS = ["x", "t", "action", "rays", "has_pose", "past_k", "past_v", "past_pos", "past_valid", "pos"]
 

@@ -1,9 +1,9 @@
-"""Flow-matching sampler (runtime/sampler.py): schedules, and exactness for a perfect velocity field."""
+"""Flow-matching sampler (runtime/neural/sampler.py): schedules, and exactness for a perfect velocity field."""
 
 import pytest
 import torch
 
-from runtime.sampler import episode_noise, sample, timesteps
+from runtime.neural.sampler import episode_noise, sample, timesteps
 
 
 def test_schedules() -> None:

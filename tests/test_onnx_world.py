@@ -1,4 +1,4 @@
-"""The ONNX Runtime backend (runtime/onnx_world.py) makes the frames the torch backend makes: whole episodes,
+"""The ONNX Runtime backend (runtime/neural/onnx.py) makes the frames the torch backend makes: whole episodes,
 batched, with and without poses, from start images, past the cache window; exports are reused only when they
 were made from the same checkpoint and settings; `serve --backend onnx` serves them over the protocol."""
 
@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bridge.client import Client
-from bridge.launch import DaemonProcess
+from bridge.client.client import Client
+from bridge.client.launch import DaemonProcess
 from runtime.camera import c2w_from_yaw_pitch
-from runtime.neural_world import NeuralWorld, init_checkpoint
-from runtime.onnx_world import OnnxWorld
+from runtime.neural.onnx import OnnxWorld
+from runtime.neural.world import NeuralWorld, init_checkpoint
 from runtime.world import Action
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -82,7 +82,7 @@ def test_an_export_is_reused_only_when_it_matches(checkpoint: Path, tmp_path: Pa
 def test_cli_export_then_serve_with_onnx_backend(checkpoint: Path, tmp_path: Path) -> None:
     model = tmp_path / "model"
     init_checkpoint(model, TINY, seed=2)
-    done = subprocess.run([sys.executable, "-m", "bridge.cli", "export-onnx", str(model)],
+    done = subprocess.run([sys.executable, "-m", "bridge.tools.cli", "export-onnx", str(model)],
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert set(json.loads(done.stdout)["files"]) == {"step.onnx", "decode.onnx", "encode.onnx", "manifest.json"}
@@ -96,6 +96,6 @@ def test_cli_export_then_serve_with_onnx_backend(checkpoint: Path, tmp_path: Pat
     for frame in frames:
         expected = want.step({0: Action(move=(0.0, 1.0))})[0].pixels
         assert np.abs(frame.image.astype(int) - expected.astype(int)).max() <= 2
-    bad = subprocess.run([sys.executable, "-m", "bridge.cli", "serve", "--world", str(model), "--backend", "onnx",
+    bad = subprocess.run([sys.executable, "-m", "bridge.tools.cli", "serve", "--world", str(model), "--backend", "onnx",
                           "--dtype", "bfloat16"], capture_output=True, text=True, timeout=120)
     assert bad.returncode != 0 and "torch backend" in bad.stderr

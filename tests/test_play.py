@@ -14,8 +14,8 @@ import numpy as np  # noqa: E402
 import pygame  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from bridge.play import ARROW_DEG_PER_S, Hud, controls, play  # noqa: E402
-from bridge.poses import to_canonical  # noqa: E402
+from bridge.protocol.poses import to_canonical  # noqa: E402
+from bridge.tools.play import ARROW_DEG_PER_S, Hud, controls, play  # noqa: E402
 from runtime.camera import yaw_pitch_from_c2w  # noqa: E402
 from runtime.world import BUTTON_RUN  # noqa: E402
 
@@ -82,8 +82,8 @@ def test_play_walks_turns_and_takes_a_screenshot(maze_daemon, tmp_path, capsys):
 
 def test_play_command_starts_and_stops_its_daemon(tmp_path):
     env = dict(os.environ, SDL_VIDEODRIVER="dummy")
-    r = subprocess.run([sys.executable, "-m", "bridge.cli", "play", "--world", "maze", "--frames", "12", "--fps", "0",
-                        "--json",
+    r = subprocess.run([sys.executable, "-m", "bridge.tools.cli", "play", "--world", "maze", "--frames", "12",
+                        "--fps", "0", "--json",
                         "--screenshot-dir", str(tmp_path)], capture_output=True, text=True, timeout=120, env=env)
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout.strip().splitlines()[-1])
@@ -97,7 +97,7 @@ def test_play_without_a_daemon_is_a_one_line_error():
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    r = subprocess.run([sys.executable, "-m", "bridge.cli", "play", "--connect", f"tcp://127.0.0.1:{port}"],
+    r = subprocess.run([sys.executable, "-m", "bridge.tools.cli", "play", "--connect", f"tcp://127.0.0.1:{port}"],
                        capture_output=True, text=True, timeout=60, env=dict(os.environ, SDL_VIDEODRIVER="dummy"))
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert r.stderr.startswith("worldbridge: error: no WorldBridge daemon answered at")

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from bridge.poses import from_canonical, matrix_to_quat, quat_to_matrix, to_canonical
+from bridge.protocol.poses import from_canonical, matrix_to_quat, quat_to_matrix, to_canonical
 from runtime.camera import c2w_from_yaw_pitch, yaw_pitch_from_c2w
 
 

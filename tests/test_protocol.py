@@ -5,8 +5,8 @@ import math
 import msgpack
 import pytest
 
-from bridge import protocol as p
-from bridge.protocol import ErrorCode, Limits, ProtocolError
+from bridge.protocol import messages as p
+from bridge.protocol.messages import ErrorCode, Limits, ProtocolError
 
 POSE = {"p": [1.0, 2.0, 3.0], "q": [0.0, 0.0, 0.0, 1.0]}
 

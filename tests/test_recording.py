@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bridge import poses
-from bridge import protocol as p
-from bridge.client import Client, ServerError
-from bridge.daemon import Daemon, DaemonConfig
-from bridge.recorder import RecordConfig, sanitize
-from runtime.dataset import Dataset
-from runtime.maze import MazeWorld
+from bridge.client.client import Client, ServerError
+from bridge.protocol import messages as p
+from bridge.protocol import poses
+from bridge.server.daemon import Daemon, DaemonConfig
+from bridge.server.recorder import RecordConfig, sanitize
+from runtime.data.dataset import Dataset
+from runtime.maze.world import MazeWorld
 from runtime.world import Action
 
 W, H = 32, 24

@@ -12,22 +12,22 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bridge import action_script
-from bridge.connect import open_world
-from bridge.errors import UserError
-from bridge.rollout import play_script
-from runtime import lingbot
+from bridge.tools import action_script
+from bridge.tools.connect import open_world
+from bridge.tools.errors import UserError
+from bridge.tools.rollout import play_script
 from runtime.camera import yaw_pitch_from_c2w
-from runtime.datagen import generate
-from runtime.dataset import Dataset
-from runtime.evaluate import psnr
-from runtime.maze import MazeWorld
+from runtime.data.dataset import Dataset
+from runtime.data.generate import generate
+from runtime.eval.evaluate import psnr
+from runtime.lingbot import directory as lingbot
+from runtime.maze.world import MazeWorld
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def worldbridge(*args, timeout=120):
-    return subprocess.run([sys.executable, "-m", "bridge.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "bridge.tools.cli", *args], capture_output=True, text=True,
                           timeout=timeout, cwd=ROOT)
 
 

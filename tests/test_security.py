@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 import zmq
 
-from bridge import protocol as p
-from bridge.client import Client
-from bridge.daemon import Daemon, DaemonConfig, check_bind
-from bridge.launch import DaemonProcess
-from runtime.maze import MazeWorld
+from bridge.client.client import Client
+from bridge.client.launch import DaemonProcess
+from bridge.protocol import messages as p
+from bridge.server.daemon import Daemon, DaemonConfig, check_bind
+from runtime.maze.world import MazeWorld
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -138,7 +138,7 @@ def test_a_start_image_is_checked_against_its_header_before_decoding(monkeypatch
 
     from PIL import Image, JpegImagePlugin
 
-    from bridge.session import decode_image
+    from bridge.server.session import decode_image
 
     decoded = []
     load = JpegImagePlugin.JpegImageFile.load

@@ -12,15 +12,15 @@ import numpy as np
 import pytest
 import yaml
 
-from runtime.dataset import Dataset
-from runtime.neural_world import NeuralWorld
+from runtime.data.dataset import Dataset
+from runtime.neural.world import NeuralWorld
 from runtime.world import Action
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def worldbridge(*args, env=None, timeout=600):
-    r = subprocess.run([sys.executable, "-m", "bridge.cli", *args], capture_output=True, text=True, cwd=ROOT,
+    r = subprocess.run([sys.executable, "-m", "bridge.tools.cli", *args], capture_output=True, text=True, cwd=ROOT,
                        timeout=timeout, env=env)
     assert r.returncode == 0, r.stderr[-3000:]
     return r
@@ -101,7 +101,7 @@ def test_data_parallel_two_processes(tmp_path, dataset):
     cfg = config(tmp_path, dataset)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr",
-                        "127.0.0.1", "--master_port", str(free_port()), "-m", "bridge.cli", "train", str(cfg),
+                        "127.0.0.1", "--master_port", str(free_port()), "-m", "bridge.tools.cli", "train", str(cfg),
                         "--until", "teacher"],
                        capture_output=True, text=True, cwd=ROOT, timeout=600, env=env)
     assert r.returncode == 0, r.stderr[-3000:]
@@ -114,6 +114,6 @@ def test_data_parallel_two_processes(tmp_path, dataset):
 def test_bad_config_is_a_clear_error(tmp_path, dataset):
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump({"model": "x", "data": str(dataset), "out": "y", "teachr": {}}))
-    r = subprocess.run([sys.executable, "-m", "bridge.cli", "train", str(bad)], capture_output=True, text=True,
+    r = subprocess.run([sys.executable, "-m", "bridge.tools.cli", "train", str(bad)], capture_output=True, text=True,
                        cwd=ROOT, timeout=120)
     assert r.returncode == 2 and "unknown keys ['teachr']" in r.stderr

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from bridge.launch import DaemonProcess
+from bridge.client.launch import DaemonProcess
 
 ROOT = Path(__file__).resolve().parents[1]
 PKG = ROOT / "unity_package"

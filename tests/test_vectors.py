@@ -1,4 +1,4 @@
-"""tests/vectors/ are exactly what bridge/protocol.py produces and accepts, and the ZMTP vectors work against a
+"""tests/vectors/ are exactly what bridge/protocol/messages.py produces and accepts, and the ZMTP vectors work against a
 real daemon: this is what makes them a valid oracle for the C# and GDScript clients."""
 
 import json
@@ -9,7 +9,7 @@ from pathlib import Path
 import msgpack
 import zmtp
 
-from bridge import protocol as p
+from bridge.protocol import messages as p
 
 VECTORS = Path(__file__).parent / "vectors"
 INDEX = json.loads((VECTORS / "index.json").read_text())

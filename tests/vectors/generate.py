@@ -1,4 +1,4 @@
-"""Regenerate the byte-exact protocol vectors in this folder from bridge/protocol.py and tests/zmtp.py.
+"""Regenerate the byte-exact protocol vectors in this folder from bridge/protocol/messages.py and tests/zmtp.py.
 
     python tests/vectors/generate.py            # writes next to this file
     python tests/vectors/generate.py OUT_DIR    # writes elsewhere (tests compare the two)
@@ -19,8 +19,8 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 import zmtp  # noqa: E402
 
-from bridge import protocol as p  # noqa: E402
-from bridge.protocol import ErrorCode, Limits  # noqa: E402
+from bridge.protocol import messages as p  # noqa: E402
+from bridge.protocol.messages import ErrorCode, Limits  # noqa: E402
 
 PIXELS = bytes(range(4 * 2 * 3))  # a 4x2 rgb8 image: bytes 0..23
 POSE = {"p": [1.5, 0.5, -2.0], "q": [0.0, 0.3826834323650898, 0.0, 0.9238795325112867]}

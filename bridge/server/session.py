@@ -1,0 +1,117 @@
+"""One client session: what the handshake agreed, the newest input, credits, and pending episode changes.
+
+Sessions are plain state, shared between the socket thread (which writes inputs and credits) and the stepping
+thread (which consumes them); the daemon guards every access with one lock.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from bridge.protocol import poses
+from bridge.protocol.messages import ErrorCode, ProtocolError
+from runtime.world import Action
+
+
+@dataclass
+class PendingReset:
+    seed: int
+    pose: np.ndarray | None = None  # (4, 4) canonical camera-to-world
+    image: np.ndarray | None = None  # (H, W, 3) uint8, top row first
+    reply: bool = True  # answer with reset_ok (not for the hello's first episode)
+
+
+@dataclass
+class Session:
+    identity: bytes  # ZeroMQ routing id
+    sid: str
+    client: str
+    engine: str
+    width: int
+    height: int
+    format: str
+    row_order: str
+    jpeg_quality: int
+    credits: int = 0
+    episode: int = 0
+    frame_seq: int = 0
+    in_flight: bool = False
+    last_seen: float = field(default_factory=time.monotonic)
+    reset: PendingReset | None = None
+    # newest input; look deltas accumulate until a step consumes them
+    input_seq: int = -1
+    input_t: float = 0.0
+    input_arrived: float = 0.0
+    move: tuple[float, float] = (0.0, 0.0)
+    look: tuple[float, float] = (0.0, 0.0)
+    buttons: int = 0
+    pose: np.ndarray | None = None
+    fov_deg: float | None = None
+
+    def apply_input(self, msg: dict[str, Any]) -> None:
+        self.input_seq, self.input_t, self.input_arrived = msg["seq"], msg["t"], time.monotonic()
+        self.move = tuple(max(-1.0, min(1.0, v)) for v in msg["move"])
+        self.look = (self.look[0] + msg["look"][0], self.look[1] + msg["look"][1])
+        self.buttons = msg["buttons"]
+        if msg["pose"] is not None:
+            self.pose = poses.to_canonical(self.engine, msg["pose"]["p"], msg["pose"]["q"])
+        if msg["fov_deg"] is not None:
+            self.fov_deg = msg["fov_deg"]
+
+    def take_action(self) -> Action:
+        """The action for the next step; consumes the accumulated look deltas."""
+        action = Action(self.move, self.look, self.buttons, self.pose, self.fov_deg)
+        self.look = (0.0, 0.0)
+        return action
+
+    def wire_pose(self, c2w: np.ndarray) -> dict[str, list[float]]:
+        p, q = poses.from_canonical(self.engine, c2w)
+        return {"p": p.tolist(), "q": q.tolist()}
+
+    def encode(self, pixels: np.ndarray) -> bytes | memoryview:
+        """(H, W, 3) uint8 top-down RGB -> the bytes this client asked for (no copy when none is needed)."""
+        if self.format == "jpeg":
+            buf = io.BytesIO()
+            Image.fromarray(pixels).save(buf, format="JPEG", quality=self.jpeg_quality)
+            return buf.getvalue()
+        if self.row_order == "bottom_up":
+            pixels = pixels[::-1]
+        if self.format == "rgba8":
+            out = np.empty(pixels.shape[:2] + (4,), np.uint8)
+            out[..., :3], out[..., 3] = pixels, 255
+            pixels = out
+        return memoryview(np.ascontiguousarray(pixels)).cast("B")
+
+
+def decode_image(spec: dict[str, Any], data: bytes, ref: str = "reset") -> np.ndarray:
+    """A reset's start image (or a recorded input's image) -> (H, W, 3) uint8, top row first.
+    Raises ProtocolError on bad pixels."""
+    if spec["format"] == "jpeg":
+        # Only the JPEG parser, and the size checked from the header before any pixel is decoded: a few
+        # megabytes of JPEG can declare 12000x12000 pixels (430 MB decoded).
+        try:
+            jpeg = Image.open(io.BytesIO(data), formats=["JPEG"])
+        except Exception as e:
+            raise ProtocolError(ErrorCode.BAD_FIELD, f'"image" is not a readable JPEG: {e}', ref) from None
+        if jpeg.size != (spec["width"], spec["height"]):
+            raise ProtocolError(
+                ErrorCode.BAD_FIELD,
+                f'"image" says {spec["width"]}x{spec["height"]} but the JPEG is {jpeg.size[0]}x{jpeg.size[1]}',
+                ref,
+            )
+        try:
+            img = np.asarray(jpeg.convert("RGB"))
+        except Exception as e:
+            raise ProtocolError(ErrorCode.BAD_FIELD, f'"image" is not a readable JPEG: {e}', ref) from None
+    else:
+        channels = 3 if spec["format"] == "rgb8" else 4
+        img = np.frombuffer(data, np.uint8).reshape(spec["height"], spec["width"], channels)[..., :3]
+        if spec["row_order"] == "bottom_up":
+            img = img[::-1]
+    return np.ascontiguousarray(img)

@@ -1,0 +1,431 @@
+"""The `worldbridge` command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import pathlib
+import signal
+import sys
+
+from bridge.protocol.messages import Limits
+from bridge.server.worlds import BACKENDS, default_world
+from bridge.tools.errors import UserError
+from runtime.precision import DTYPE_CHOICES
+from runtime.world import FPS
+
+EXAMPLES = {
+    "serve": """examples:
+  worldbridge serve                                  # the default model on tcp://127.0.0.1:5557
+  worldbridge serve --world maze                     # the procedural ground-truth maze
+  worldbridge serve --world runs/mymodel --device cuda
+  worldbridge serve --record-dir recordings            # clients may record their own frames (docs/finetune.md)
+  worldbridge serve --backend onnx-int8               # ONNX Runtime, int8 weights (exported on first use)
+  WORLDBRIDGE_TOKEN=s3cret worldbridge serve --bind tcp://0.0.0.0:5557   # LAN needs a token""",
+    "export-onnx": """examples:
+  worldbridge export-onnx default                    # -> models/default/onnx (what serve --backend onnx uses)
+  worldbridge export-onnx runs/x/model --quantize int8 --out /tmp/x-int8
+graphs and their inputs/outputs: runtime/neural/onnx.py""",
+    "demo": """examples:
+  worldbridge demo                                   # default world, 160 frames -> out/demo.gif
+  worldbridge demo --world maze --frames 64 --out /tmp/maze.gif""",
+    "data": """examples:
+  worldbridge data generate --world maze --episodes 200 --out data/maze
+  worldbridge data generate --world maze:3 --episodes 8 --frames 64 --size 64 --out /tmp/small""",
+    "train": """examples:
+  worldbridge train runtime/configs/train_default.yaml                 # all stages; run again to resume
+  worldbridge train runtime/configs/train_default.yaml --until teacher --device cuda
+  torchrun --nproc_per_node 2 -m bridge.tools.cli train CONFIG.yaml          # data-parallel (gloo on CPU, nccl on GPU)
+  worldbridge train CONFIG.yaml --data recordings/mylevel --init default --out runs/mylevel   # fine-tune""",
+    "eval": """examples:
+  worldbridge eval --world default --json                       # the shipped model, all metrics
+  worldbridge eval --world runs/default/model --teacher runs/default/teacher --stability-minutes 10
+  worldbridge eval --world runs/x/model --trajectories 2 --frames 65 --stability-minutes 0.5""",
+    "bench": """examples:
+  worldbridge bench --world maze --json
+  worldbridge bench --world default --out out/bench.json       # every figure: backends, cache, sessions
+  worldbridge bench --world default --backend onnx-int8 --backends '' --format jpeg""",
+    "play": """examples:
+  worldbridge play --world maze                      # start a maze daemon, open a window; Esc quits
+  worldbridge play --world default --width 128 --height 128
+  worldbridge play --connect tcp://127.0.0.1:5557    # a daemon that is already running
+keys: W A S D move, mouse or arrow keys look, Shift runs, F12 or P screenshot, R new episode,
+      Tab frees the mouse, Esc quits""",
+    "rollout": """examples:
+  worldbridge rollout --world maze --actions examples/walk_loop.yaml --out out/walk.gif
+  worldbridge rollout --world default --actions examples/walk_loop.yaml --out out/walk.gif --compare maze
+  worldbridge rollout --world maze --actions out/lingbot_ep0 --out out/frames/ --json   # LingBot-World dir
+(action script format: docs/rollout.md)""",
+    "export-lingbot": """examples:
+  worldbridge export-lingbot --data data/maze --episode 0 --out out/lingbot_ep0
+  worldbridge export-lingbot --data recordings/mylevel --episode 3 --frames 161 --out out/path3""",
+}
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from bridge.server.daemon import Daemon, DaemonConfig
+    from bridge.server.recorder import RecordConfig
+    from bridge.server.worlds import load_world
+
+    limits = Limits(max_sessions=args.max_sessions, idle_timeout_s=args.idle_timeout,
+                    max_message_bytes=args.max_message_bytes)
+    caps = {"max_frames": args.record_max_frames, "max_bytes": args.record_max_bytes}
+    record = RecordConfig(args.record_dir, **{k: v for k, v in caps.items() if v}) if args.record_dir else None
+    try:
+        world = load_world(args.world, device=args.device, steps=args.steps, dtype=args.dtype, backend=args.backend)
+        # the secret key comes from a file the operator controls, never from the command line (ps shows it)
+        curve = pathlib.Path(args.curve_secret_file).read_text().strip() if args.curve_secret_file else ""
+        daemon = Daemon(world, DaemonConfig(args.bind, limits, args.token, record, curve_secret=curve),
+                        fov_deg=getattr(world, "fov_deg", 60.0))
+    except Exception as e:  # bad world spec, corrupt checkpoint, port in use, refused bind
+        print(f"worldbridge serve: {e}", file=sys.stderr)
+        return 2
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: daemon.request_stop())
+    print(f"worldbridge: serving {world.name} on {daemon.address}", flush=True)
+    if daemon.curve_public_key:
+        print(f"worldbridge: CurveZMQ public key {daemon.curve_public_key}", flush=True)
+    daemon.serve_forever()
+    logging.getLogger("worldbridge").info("stopped after forwarding %d messages", daemon.messages_forwarded)
+    return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from tqdm import tqdm
+
+    from bridge.tools import bench
+
+    serve_args = ["--device", args.device, "--dtype", args.dtype, "--backend", args.backend]
+    sessions = [int(n) for n in args.sessions.split(",") if n]
+    backends = [b for b in args.backends.split(",") if b]
+    if backends:
+        from runtime.eval.bench import VARIANTS
+
+        unknown = [b for b in backends if b not in VARIANTS]
+        if unknown:
+            raise UserError(f"--backends: unknown {', '.join(unknown)}; choose from {', '.join(VARIANTS)}")
+    with tqdm(total=args.frames, desc="bench", unit="frame", disable=args.json or not sys.stderr.isatty()) as bar:
+        result = bench.run(args.world, args.frames, args.width, args.height, args.format, serve_args, bar.update,
+                           sessions, backends, args.long)
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(result, indent=1))
+    print(json.dumps(result) if args.json else bench.table(result))
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from tqdm import tqdm
+
+    from bridge.tools import demo
+
+    with tqdm(total=args.frames, desc=f"demo ({args.world})", unit="frame") as bar:
+        result = demo.run(args.world, args.frames, args.size, Path(args.out), bar.update)
+    print(json.dumps(result))
+    return 0
+
+
+def _data(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from tqdm import tqdm
+
+    from bridge.server.worlds import load_world
+    from runtime.data.generate import generate
+    from runtime.maze.world import MazeWorld
+
+    world = load_world(args.world)
+    if not isinstance(world, MazeWorld):
+        print(f"worldbridge data generate: --world must be the maze (maze or maze:SEED), got {args.world}",
+              file=sys.stderr)
+        return 2
+    out = Path(args.out)
+    if (out / "meta.json").exists() and not args.overwrite:
+        print(f"worldbridge data generate: {out} already holds a dataset (use --overwrite)", file=sys.stderr)
+        return 2
+    with tqdm(total=args.episodes * args.frames, desc="generate", unit="frame") as bar:
+        generate(world, out, args.episodes, args.frames, args.size, args.seed, progress=bar.update)
+    print(json.dumps({"out": str(out), "episodes": args.episodes, "frames": args.episodes * args.frames}))
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from bridge.server.worlds import DEFAULT_MODEL
+    from runtime.training.train import TrainConfig, run
+
+    init = str(DEFAULT_MODEL) if args.init == "default" else args.init
+    try:
+        cfg = TrainConfig.load(args.config, device=args.device, out=args.out, data=args.data, init=init,
+                               precision=args.precision)
+    except (OSError, ValueError) as e:
+        print(f"worldbridge train: {e}", file=sys.stderr)
+        return 2
+    bars: dict[str, tqdm] = {}
+    main_rank = os.environ.get("RANK", "0") == "0"  # under torchrun only rank 0 reports
+
+    def progress(stage: str, step: int, total: int, record: dict) -> None:
+        if stage not in bars:
+            # initial=step: a resumed run's rate counts only the steps done now
+            bars[stage] = tqdm(total=total, initial=step, desc=stage, unit="step", disable=not main_rank)
+        bar = bars[stage]
+        bar.update(step - bar.n)
+        bar.set_postfix(loss=record["loss"])
+
+    model = run(cfg, args.until, progress)
+    for bar in bars.values():
+        bar.close()
+    if main_rank:
+        print(json.dumps({"model": str(model)}))
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from bridge.server.worlds import DEFAULT_MODEL
+    from runtime.eval.evaluate import evaluate
+
+    model = DEFAULT_MODEL if args.world == "default" else Path(args.world)
+    teacher = args.teacher or (model.parent / "teacher" if (model.parent / "teacher").is_dir() else None)
+    out = Path(args.out)
+    report = evaluate(model, teacher, out, args.trajectories, args.frames, args.stability_minutes, args.gifs,
+                      args.device, args.backend,
+                      progress=lambda what: print(f"eval: {what}", file=sys.stderr, flush=True))
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "eval.json").write_text(json.dumps(report, indent=1))
+    print(json.dumps(report) if args.json else json.dumps(report, indent=1))
+    return 0
+
+
+def _play(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from bridge.tools.play import play
+
+    world = args.world or (None if args.connect else default_world())
+    result = play(world, args.connect, width=args.width, height=args.height, token=args.token,
+                  serve_args=("--device", args.device, "--dtype", args.dtype), fps=args.fps,
+                  scale=args.scale, screenshot_dir=Path(args.screenshot_dir), max_frames=args.frames)
+    print(json.dumps(result) if args.json else
+          f"worldbridge: played {result.get('frames', 0)} frames of {result['world']}")
+    return 0
+
+
+def _rollout(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from tqdm import tqdm
+
+    from bridge.tools.rollout import rollout
+
+    size = (args.width, args.height) if args.width or args.height else None
+    if size and not (args.width and args.height):
+        raise UserError("give both --width and --height, or neither")
+    with tqdm(desc="rollout", unit="frame", disable=args.json) as bar:
+        report = rollout(args.world, Path(args.actions), Path(args.out), connect=args.connect,
+                         compare=args.compare, size=size, scale=args.scale, token=args.token,
+                         serve_args=("--device", args.device, "--dtype", args.dtype), progress=bar.update,
+                         on_total=lambda n: setattr(bar, "total", n))
+    if args.json:
+        print(json.dumps(report))
+        return 0
+    print(f"worldbridge: {report['frames']} frames of {report['world']} -> {report['out']}")
+    if "compare" in report:
+        cmp = report["compare"]
+        print(f"PSNR against {cmp['world']}: mean {cmp['psnr_mean']} dB, min {cmp['psnr_min']} dB "
+              f"(per frame in {report['report']})")
+    return 0
+
+
+def _export_onnx(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from bridge.server.worlds import DEFAULT_MODEL
+    from runtime.neural.onnx import export_onnx
+
+    model = DEFAULT_MODEL if args.model == "default" else Path(args.model)
+    if not (model / "config.yaml").is_file():
+        raise UserError(f"{model}: not a model directory (no config.yaml)")
+    out = Path(args.out) if args.out else model / ("onnx" if args.quantize is None else f"onnx-{args.quantize}")
+    export_onnx(model, out, args.steps, args.quantize)
+    print(json.dumps({"out": str(out), "files": sorted(f.name for f in out.iterdir())}))
+    return 0
+
+
+def _export_lingbot(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from runtime.lingbot import directory as lingbot
+
+    try:
+        result = lingbot.export_episode(Path(args.data), args.episode, Path(args.out), args.frames)
+    except (OSError, ValueError, IndexError) as e:
+        raise UserError(str(e)) from None
+    print(json.dumps(result))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="worldbridge", description="Serve interactive world models to game engines.")
+    p.add_argument("--log-level", default=os.environ.get("WORLDBRIDGE_LOG", "INFO"))
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def command(name: str, help: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help, description=help, epilog=EXAMPLES.get(name),
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+
+    s = command("serve", "Run the world daemon (ZeroMQ ROUTER, protocol in docs/protocol.md).")
+    s.add_argument("--world", default=default_world(),
+                   help="maze, maze:LEVEL_SEED, default (the shipped model), or a model directory")
+    s.add_argument("--bind", default="tcp://127.0.0.1:5557", help="ZeroMQ endpoint (loopback unless --token)")
+    s.add_argument("--token", default=os.environ.get("WORLDBRIDGE_TOKEN", ""), help="required in every hello")
+    s.add_argument("--curve-secret-file", help="encrypt every connection with CurveZMQ (Python clients): a file "
+                   "holding the daemon's z85 secret key; its public key is printed at start")
+    s.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 (neural worlds)")
+    s.add_argument("--dtype", default="auto", choices=DTYPE_CHOICES,
+                   help="neural worlds on torch: compute precision; auto = bfloat16 on CUDA and on CPUs with AVX-512 "
+                   "BF16 or AMX (1.4x float32 here), else float32")
+    s.add_argument("--steps", type=int, help="neural worlds: denoising steps per frame (default: the model's)")
+    s.add_argument("--backend", default="torch", choices=BACKENDS,
+                   help="neural worlds: torch, or ONNX Runtime (float32, or int8 transformer weights)")
+    s.add_argument("--max-sessions", type=int, default=Limits.max_sessions)
+    s.add_argument("--idle-timeout", type=float, default=Limits.idle_timeout_s, help="seconds")
+    s.add_argument("--max-message-bytes", type=int, default=Limits.max_message_bytes)
+    s.add_argument("--record-dir", help="let clients record their rendered frames into datasets here "
+                   "(default: recording is refused)")
+    s.add_argument("--record-max-frames", type=int, help="frames per recording (default 36000)")
+    s.add_argument("--record-max-bytes", type=int,
+                   help="bytes the recording directory may hold, frames counted uncompressed (default 4 GiB)")
+    s.set_defaults(func=_serve)
+
+    d = command("demo", "Serve a world, walk a scripted route through it over the protocol, save a GIF.")
+    d.add_argument("--world", default=default_world(), help="default: the shipped model (else the maze)")
+    d.add_argument("--frames", type=int, default=160)
+    d.add_argument("--size", type=int, default=128, help="requested frame width and height")
+    d.add_argument("--out", default="out/demo.gif")
+    d.set_defaults(func=_demo)
+
+    g = sub.add_parser("data", help="Datasets for training.").add_subparsers(dest="data_command", required=True)
+    gen = g.add_parser("generate", help="Explore the maze with scripted players and write a dataset.",
+                       description="Explore the maze with scripted players and write a dataset (docs/dataset.md).",
+                       epilog=EXAMPLES["data"], formatter_class=argparse.RawDescriptionHelpFormatter)
+    gen.add_argument("--world", default="maze")
+    gen.add_argument("--episodes", type=int, default=100)
+    gen.add_argument("--frames", type=int, default=256, help="frames per episode (16 per second)")
+    gen.add_argument("--size", type=int, default=128)
+    gen.add_argument("--seed", type=int, default=0)
+    gen.add_argument("--out", required=True)
+    gen.add_argument("--overwrite", action="store_true")
+    gen.set_defaults(func=_data)
+
+    t = command("train", "Train a world model (autoencoder, diffusion-forcing teacher, self-rollout student).")
+    t.add_argument("config", help="training YAML (see runtime/configs/train_default.yaml)")
+    t.add_argument("--until", default="student", choices=["autoencoder", "teacher", "student"])
+    t.add_argument("--device", help="override the config: cpu, cuda, cuda:1")
+    t.add_argument("--precision", choices=["float32", "bfloat16", "float16"], help="override the config")
+    t.add_argument("--out", help="override the config's run directory")
+    t.add_argument("--data", help="override the config's dataset directory")
+    t.add_argument("--init", help="start from a trained model directory ('default' = the shipped model)")
+    t.set_defaults(func=_train)
+
+    e = command("eval", "Score a model against the maze's ground truth (PSNR/SSIM, baselines, stability).")
+    e.add_argument("--world", default="default", help="model directory, or 'default'")
+    e.add_argument("--teacher", help="many-step teacher to compare with (default: <model>/../teacher if any)")
+    e.add_argument("--trajectories", type=int, default=8)
+    e.add_argument("--frames", type=int, default=257, help="frames per trajectory (start + rollout)")
+    e.add_argument("--stability-minutes", type=float, default=10.0)
+    e.add_argument("--gifs", type=int, default=3, help="side-by-side GIFs to write")
+    e.add_argument("--out", default="out/eval")
+    e.add_argument("--device", default="cpu")
+    e.add_argument("--backend", default="torch", choices=BACKENDS, help="what the model and teacher run on")
+    e.add_argument("--json", action="store_true", help="one line of JSON")
+    e.set_defaults(func=_eval)
+
+    b = command("bench", "Start a daemon and measure it through the real protocol on loopback.")
+    b.add_argument("--world", default=default_world())
+    b.add_argument("--frames", type=int, default=1000)
+    b.add_argument("--width", type=int, default=128)
+    b.add_argument("--height", type=int, default=128)
+    b.add_argument("--format", default="rgb8", choices=["rgb8", "rgba8", "jpeg"])
+    b.add_argument("--device", default="cpu")
+    b.add_argument("--dtype", default="auto", choices=DTYPE_CHOICES, help="neural worlds on torch (auto: as serve)")
+    b.add_argument("--backend", default="torch", choices=BACKENDS, help="what the daemon serves with")
+    b.add_argument("--sessions", default="1,2,4", help="concurrent session counts to measure")
+    b.add_argument("--backends", default="torch-fp32,torch-bf16,onnx-fp32,onnx-int8",
+                   help="neural worlds: in-process step time and quality by backend ('' skips)")
+    b.add_argument("--long", type=int, default=2000, help="neural worlds: frame index compared with frame 50")
+    b.add_argument("--out", help="also write the JSON report to this file")
+    b.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    b.set_defaults(func=_bench)
+
+    pl = command("play", "Drive a world live in a window: W A S D + mouse, HUD with fps and latency.")
+    where = pl.add_mutually_exclusive_group()
+    where.add_argument("--world", help="start a daemon for this world (stopped on exit); default: "
+                       f"{default_world()}")
+    where.add_argument("--connect", metavar="ADDR", help="use a running daemon, e.g. tcp://127.0.0.1:5557")
+    pl.add_argument("--width", type=int, default=256, help="requested frame width (a model may use its own)")
+    pl.add_argument("--height", type=int, default=256)
+    pl.add_argument("--fps", type=float, default=FPS, help="pace the world: 16 is real time (worlds step 1/16 s "
+                    "per frame); 0 = as fast as the world goes")
+    pl.add_argument("--scale", type=int, help="window pixels per frame pixel (default: a window about 512 wide)")
+    pl.add_argument("--screenshot-dir", default="out/screenshots", help="where F12 / P save frames")
+    pl.add_argument("--frames", type=int, help="quit after this many frames (scripted runs, tests)")
+    pl.add_argument("--token", default=os.environ.get("WORLDBRIDGE_TOKEN", ""), help="for --connect")
+    pl.add_argument("--device", default="cpu", help="with --world: cpu, cuda (neural worlds)")
+    pl.add_argument("--dtype", default="auto", choices=DTYPE_CHOICES, help="neural worlds on torch (auto: as serve)")
+    pl.add_argument("--json", action="store_true", help="print a JSON summary on exit")
+    pl.set_defaults(func=_play)
+
+    r = command("rollout", "Play an action script (YAML or a LingBot-World action directory) through a world.")
+    where = r.add_mutually_exclusive_group(required=True)
+    where.add_argument("--world", help="start a daemon for this world: maze, maze:SEED, default, a model dir")
+    where.add_argument("--connect", metavar="ADDR", help="use a running daemon instead")
+    r.add_argument("--actions", required=True, help="a .yaml action script or a LingBot-World action directory")
+    r.add_argument("--out", required=True, help="out.gif, out.mp4 (needs ffmpeg) or a directory for PNGs")
+    r.add_argument("--compare", metavar="WORLD", help="also run the script in this world (maze = ground truth): "
+                   "side-by-side output and PSNR per frame")
+    r.add_argument("--width", type=int, help="frame size (default: the intrinsics' size, else 128)")
+    r.add_argument("--height", type=int)
+    r.add_argument("--scale", type=int, default=1, help="output pixels per frame pixel")
+    r.add_argument("--token", default=os.environ.get("WORLDBRIDGE_TOKEN", ""), help="for --connect")
+    r.add_argument("--device", default="cpu")
+    r.add_argument("--dtype", default="auto", choices=DTYPE_CHOICES, help="neural worlds on torch (auto: as serve)")
+    r.add_argument("--json", action="store_true", help="print the report as one line of JSON")
+    r.set_defaults(func=_rollout)
+
+    x = command("export-lingbot", "Turn a dataset episode into a LingBot-World action directory.")
+    x.add_argument("--data", required=True, help="dataset directory (generated or recorded, docs/dataset.md)")
+    x.add_argument("--episode", type=int, default=0)
+    x.add_argument("--frames", type=int, help="only the first N frames")
+    x.add_argument("--out", required=True, help="directory for poses.npy, intrinsics.npy, action.npy, image.jpg")
+    x.set_defaults(func=_export_lingbot)
+
+    o = command("export-onnx", "Export a model to ONNX: the per-frame step with the KV cache as inputs/outputs.")
+    o.add_argument("model", help="model directory, or 'default'")
+    o.add_argument("--out", help="directory (default: MODEL/onnx, or MODEL/onnx-int8)")
+    o.add_argument("--quantize", choices=["int8"], help="int8 weights for the transformer (dynamic quantization)")
+    o.add_argument("--steps", type=int, help="denoising steps the export is made for (default: the model's)")
+    o.set_defaults(func=_export_onnx)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    try:
+        return args.func(args)
+    except UserError as e:  # the user's mistake: one line, no traceback
+        print(f"worldbridge: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

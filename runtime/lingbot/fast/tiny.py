@@ -1,0 +1,96 @@
+"""Write a tiny random LingBot-World-Fast checkpoint in the released layout (runtime/lingbot/fast/config.py).
+
+Same architecture and tensor names as the release, every size small: a 2-layer DiT of width 64, a VAE of
+base width 8, a 2-layer umT5 of width 32 with a word-level tokenizer. Used by the tests to run the whole
+path (loader -> DiT -> VAE -> daemon -> client) on a CPU, and handy to try a daemon set-up without the
+multi-GB download:
+
+    python -m runtime.lingbot.fast.tiny /tmp/tiny-lingbot && worldbridge serve --world lingbot-fast:/tmp/tiny-lingbot
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import torch
+from safetensors.torch import save_file
+
+from runtime.lingbot.fast.config import DIT_FOLDERS, DIT_INDEX, T5_FILE, TOKENIZER_DIR, VAE_FILE, FastDiTConfig
+from runtime.lingbot.fast.dit import WanFastDiT
+from runtime.lingbot.fast.text import T5Encoder
+from runtime.lingbot.fast.vae import WanVAE
+
+WORDS = ("a", "the", "walk", "through", "forest", "city", "street", "castle", "sunny", "night", "rain", "snow", "red",
+         "green", "blue", "old", "new")
+
+
+def tiny_config(control_dim: int = 6) -> FastDiTConfig:
+    return FastDiTConfig(dim=64, ffn_dim=128, freq_dim=32, text_dim=32, num_heads=2, num_layers=2, text_len=16,
+                         control_dim=control_dim)
+
+
+def write_tokenizer(folder: Path) -> None:
+    """A word-level tokenizer.json with umT5's special tokens (<pad> 0, </s> 1, <unk> 2) and </s> appended."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, processors
+
+    vocab = {"<pad>": 0, "</s>": 1, "<unk>": 2, **{w: i + 3 for i, w in enumerate(WORDS)}}
+    tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    tok.post_processor = processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", 1)])
+    folder.mkdir(parents=True, exist_ok=True)
+    tok.save(str(folder / "tokenizer.json"))
+
+
+def write_tiny_checkpoint(path: str | Path, seed: int = 0, control_dim: int = 6, shards: int = 2,
+                          dtype: torch.dtype = torch.float32) -> Path:
+    """Write the whole release layout under `path`; returns it. Weights random (seeded), modulation included."""
+    path = Path(path)
+    cfg = tiny_config(control_dim)
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        dit = WanFastDiT(cfg)
+        for p in dit.parameters():  # default inits leave biases small; give every tensor some signal
+            if p.dim() == 1:
+                torch.nn.init.normal_(p, std=0.02)
+        vae = WanVAE(dim=8)
+        for name, p in vae.named_parameters():
+            if name.endswith("bias"):
+                torch.nn.init.normal_(p, std=0.02)
+        t5 = T5Encoder(vocab=len(WORDS) + 3, dim=32, dim_attn=32, dim_ffn=48, heads=4, layers=2)
+    dit_dir = path / DIT_FOLDERS[0]
+    dit_dir.mkdir(parents=True, exist_ok=True)
+    config = {"_class_name": "WanModelFast", "_diffusers_version": "0.35.1", "model_type": cfg.model_type,
+              "text_len": cfg.text_len, "in_dim": cfg.in_dim, "dim": cfg.dim, "ffn_dim": cfg.ffn_dim,
+              "freq_dim": cfg.freq_dim, "out_dim": cfg.out_dim, "num_heads": cfg.num_heads,
+              "num_layers": cfg.num_layers, "local_attn_size": -1, "sink_size": 0, "eps": cfg.eps}
+    (dit_dir / "config.json").write_text(json.dumps(config, indent=2))
+    state = {k: v.to(dtype).contiguous() for k, v in dit.state_dict().items()}
+    names = list(state)
+    per = -(-len(names) // shards)
+    weight_map = {}
+    for s in range(shards):
+        file = f"diffusion_pytorch_model-{s + 1:05d}-of-{shards:05d}.safetensors"
+        part = {n: state[n] for n in names[s * per:(s + 1) * per]}
+        save_file(part, str(dit_dir / file), metadata={"format": "pt"})
+        weight_map.update(dict.fromkeys(part, file))
+    total = sum(v.numel() * v.element_size() for v in state.values())
+    (dit_dir / DIT_INDEX).write_text(json.dumps({"metadata": {"total_size": total}, "weight_map": weight_map}))
+    torch.save(vae.state_dict(), path / VAE_FILE)
+    torch.save({k: v.to(torch.bfloat16) for k, v in t5.state_dict().items()}, path / T5_FILE)
+    write_tokenizer(path / TOKENIZER_DIR)
+    return path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--act", action="store_true", help="the 'act' variant (7 control channels: rays + WASD)")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    print(write_tiny_checkpoint(args.out, args.seed, 7 if args.act else 6))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,316 @@
+"""LingBotWorld: the released LingBot-World-Fast checkpoint served through the World interface.
+
+The model makes video a chunk at a time: 3 latent frames = 12 video frames (the first chunk 9: the start image
+and 8 more). The daemon asks for one frame per step, so the step that finds an episode's buffer empty
+generates the next chunk with the newest input it has (4 denoising steps + the clean pass that writes the KV
+cache + the streaming VAE decode of just this chunk) and returns its first frame; the next 11 steps return the
+buffered frames at once. Inputs that arrive meanwhile are kept (the newest wins) and steer the next chunk.
+
+Latency this implies: an input reaches the picture at the start of the next chunk, i.e. after up to 12 frames
+(0.75 s at 16 FPS) plus the chunk's compute time; the chunk step itself takes the whole chunk's compute, the
+other 11 steps take microseconds. A client pacing at 16 FPS sees smooth video when a chunk takes < 0.75 s.
+
+Per chunk the camera path is planned 12 frames ahead (as the offline scripts read poses.npy ahead): with an
+engine pose, by repeating the engine camera's last per-frame motion from its newest pose; without, by dead
+reckoning the controller input (runtime.neural.world.walk). The planned pose of each frame is the pose its
+Frame carries. Latent frame j is conditioned on the pose of video frame 4j, relative to latent frame j-1
+(runtime/lingbot/fast/control.py); "act" checkpoints also get W/A/S/D from the stick (runtime/lingbot/directory.py).
+
+Prompt and start image: the start image is the reset's image (the protocol's reset carries one), else
+PATH/image.jpg, else mid-grey. The prompt is the daemon's: PATH/worldbridge.json {"prompt": ...} or
+PATH/prompt.txt (the wire protocol has no prompt field yet); `set_prompt` changes it per episode from Python.
+Episodes run one after another (no batching across sessions): one 14B model serves one or two sessions per GPU.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections import deque
+from collections.abc import Hashable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from runtime.camera import checked_pose, intrinsics
+from runtime.lingbot.directory import wasd_from_move
+from runtime.lingbot.fast.config import (
+    CHUNK_FRAMES,
+    T5_FILE,
+    TOKENIZER_DIR,
+    VAE_FILE,
+    VAE_STRIDE,
+    fast_schedule,
+    find_dit_dir,
+    read_dit_config,
+)
+from runtime.lingbot.fast.control import TranslationScale, control_tokens, relative_motion
+from runtime.lingbot.fast.dit import ChunkCache, ChunkInputs, WanFastDiT
+from runtime.lingbot.fast.loader import load_pth, load_safetensors, shapes_of
+from runtime.lingbot.fast.text import PromptEncoder, T5Encoder, Tokenizer, t5_sizes
+from runtime.lingbot.fast.vae import WanVAE, vae_dim
+from runtime.motion import standing_pose, walk
+from runtime.precision import compute_dtype
+from runtime.world import Action, Frame, World
+
+
+@dataclass
+class LingBotOptions:
+    """How to serve the checkpoint; every field can be set in PATH/worldbridge.json."""
+
+    width: int = 832  # output frame size (multiples of 16); the release is trained at 480x832
+    height: int = 480
+    sinks: int = 1  # chunks kept forever at the start of the KV cache (attention sinks)
+    window: int = 3  # most recent chunks kept besides the sinks; cache memory ~ (sinks + window) chunks
+    positions: str = "absolute"  # "absolute" (official numbering, unbounded) or "rolling" (bounded)
+    shift: float = 5.0  # the sampler's timestep shift (image2video_fast.generate's default)
+    prompt: str = ""
+    fov_deg: float = 60.0  # vertical field of view when the engine sends none
+    text_offload: bool = True  # keep umT5 on the CPU; on a GPU, move it there only while encoding a prompt
+    image: str = "image.jpg"  # default start image, relative to the checkpoint directory
+
+
+def read_options(path: Path, **overrides) -> LingBotOptions:
+    """Options from PATH/worldbridge.json and PATH/prompt.txt, then `overrides`."""
+    values: dict = {}
+    if (path / "worldbridge.json").is_file():
+        values.update(json.loads((path / "worldbridge.json").read_text()))
+    if "prompt" not in values and (path / "prompt.txt").is_file():
+        values["prompt"] = (path / "prompt.txt").read_text().strip()
+    values.update(overrides)
+    unknown = set(values) - set(LingBotOptions.__dataclass_fields__)
+    if unknown:
+        raise ValueError(f"{path}/worldbridge.json: unknown options {sorted(unknown)}")
+    opts = LingBotOptions(**values)
+    if opts.width % 16 or opts.height % 16 or opts.width < 16 or opts.height < 16:
+        raise ValueError(f"frame size {opts.width}x{opts.height}: both must be positive multiples of 16")
+    return opts
+
+
+@dataclass
+class _Episode:
+    generator: torch.Generator
+    cache: ChunkCache
+    image: torch.Tensor  # (1, 3, H, W) in [-1, 1]
+    prompt: str
+    pose: np.ndarray  # (4, 4) camera-to-world of the last planned frame
+    latent_pose: np.ndarray | None = None  # camera-to-world of the last latent frame made
+    scale: TranslationScale = field(default_factory=TranslationScale)
+    decoder: dict = field(default_factory=dict)  # VAE streaming state
+    encoder: dict = field(default_factory=dict)
+    y_previous: torch.Tensor | None = None
+    y_steady: torch.Tensor | None = None  # the encoder's output for zero frames once it stops changing
+    engine: deque = field(default_factory=lambda: deque(maxlen=2))  # newest engine poses
+    buffer: deque = field(default_factory=deque)  # Frames made but not yet returned
+    chunks: int = 0
+
+
+class LingBotWorld(World):
+    """LingBot-World-Fast from a release directory (runtime/lingbot/fast/config.py)."""
+
+    capabilities = ("pose", "start_image")
+
+    def __init__(self, path: str | Path, device: str = "cpu", dtype: str = "float32", steps: int | None = None,
+                 **options):
+        if steps not in (None, len(fast_schedule(1.0))):
+            raise ValueError("LingBot-World-Fast is distilled for exactly 4 denoising steps")
+        self.path, self.device, self.dtype = Path(path), torch.device(device), compute_dtype(dtype, device)
+        self.options = opts = read_options(self.path, **options)
+        self.name, self.fov_deg = "lingbot-fast", opts.fov_deg
+        dit_dir = find_dit_dir(self.path)
+        cfg = read_dit_config(dit_dir)
+        shapes = shapes_of(dit_dir)
+        if "text_embedding.0.weight" in shapes and "patch_embedding_wancamctrl.weight" in shapes:
+            control = shapes["patch_embedding_wancamctrl.weight"][1] // (64 * math.prod(cfg.patch_size))
+            cfg = type(cfg)(**{**cfg.__dict__, "text_dim": shapes["text_embedding.0.weight"][1],
+                               "control_dim": control})
+        if cfg.control_dim not in (6, 7):
+            raise ValueError(f"{dit_dir}: {cfg.control_dim} control channels; expected 6 (cam) or 7 (act)")
+        self.config = cfg
+        with torch.device("meta"):
+            dit = WanFastDiT(cfg)
+        self.dit = load_safetensors(dit, dit_dir, self.device, self.dtype).eval()
+        vae_path = self.path / VAE_FILE
+        with torch.device("meta"):
+            vae = WanVAE(dim=vae_dim(shapes_of(vae_path)) if vae_path.is_file() else 96)
+        self.vae = load_pth(vae, vae_path, self.device, self.dtype, "VAE").eval()
+        t5_path = self.path / T5_FILE
+        with torch.device("meta"):
+            t5 = T5Encoder(**t5_sizes(shapes_of(t5_path))) if t5_path.is_file() else T5Encoder(1, 1, 1, 1, 1, 1)
+        offload = opts.text_offload and self.device.type == "cuda"
+        text_device = "cpu" if opts.text_offload else self.device
+        text_dtype = self.dtype if self.dtype != torch.float16 else torch.bfloat16
+        t5 = load_pth(t5, t5_path, text_device, text_dtype, "text encoder").eval()
+        if t5.token_embedding.embedding_dim != cfg.text_dim:
+            raise ValueError(f"text encoder width {t5.token_embedding.embedding_dim} != the DiT's text_dim "
+                             f"{cfg.text_dim}")
+        self.text = PromptEncoder(t5, Tokenizer(self.path / TOKENIZER_DIR, cfg.text_len), self.device, offload)
+        self.schedule = fast_schedule(opts.shift)
+        self._text_kv: dict[str, list] = {}
+        self._episodes: dict[Hashable, _Episode] = {}
+        self.last_chunk_ms = 0.0
+
+    # ------------------------------------------------------------------------------------------- World
+
+    def frame_size(self, width: int, height: int) -> tuple[int, int]:
+        return self.options.width, self.options.height
+
+    def reset(self, key: Hashable, seed: int, width: int, height: int, pose: np.ndarray | None = None,
+              image: np.ndarray | None = None) -> None:
+        pose = None if pose is None else checked_pose(pose)
+        start = self._image(image) if image is not None else self._default_image()
+        old = self._episodes.pop(key, None)
+        prompt = old.prompt if old is not None else self.options.prompt
+        o = self.options
+        self._episodes[key] = _Episode(
+            generator=torch.Generator().manual_seed(seed & 0xFFFF_FFFF_FFFF_FFFF),
+            cache=ChunkCache(o.sinks, o.window, o.positions),
+            image=start, prompt=prompt,
+            pose=pose if pose is not None else standing_pose(),
+        )
+        self._context(prompt)  # encode the prompt now, not on the first frame
+
+    def step(self, actions: dict[Hashable, Action]) -> dict[Hashable, Frame]:
+        out = {}
+        for key, action in actions.items():
+            episode = self._episodes.get(key)
+            if episode is None:
+                raise KeyError(f"episode {key!r} was never reset")
+            if action.pose is not None:
+                episode.engine.append(np.asarray(action.pose, dtype=np.float64))
+            if not episode.buffer:
+                self._chunk(episode, action)
+            out[key] = episode.buffer.popleft()
+        return out
+
+    def close(self, key: Hashable) -> None:
+        self._episodes.pop(key, None)
+
+    def set_prompt(self, key: Hashable, prompt: str) -> None:
+        """Change episode `key`'s prompt from its next chunk on (encoded once, then cached)."""
+        self._episodes[key].prompt = prompt
+        self._context(prompt)
+
+    # --------------------------------------------------------------------------------------- one chunk
+
+    @torch.inference_mode()
+    def _chunk(self, ep: _Episode, action: Action) -> None:
+        """Generate, commit and decode the episode's next chunk; fill its frame buffer."""
+        started = time.perf_counter()
+        first = ep.chunks == 0
+        video_poses = self._plan(ep, action, 9 if first else 4 * CHUNK_FRAMES, start_here=first)  # (n, 4, 4)
+        latent_poses = video_poses[0::4] if first else video_poses[3::4]  # video frames 0, 4, 8 / 4, 8, 12
+        motion = ep.scale(relative_motion(ep.latent_pose, latent_poses))
+        ep.latent_pose, ep.pose = latent_poses[-1], video_poses[-1]
+        W, H = self.options.width, self.options.height
+        K = np.tile(intrinsics(W, H, action.fov_deg or self.fov_deg), (CHUNK_FRAMES, 1))
+        wasd = np.repeat(wasd_from_move([action.move]), CHUNK_FRAMES, 0) if self.config.control_dim == 7 else None
+        tokens = control_tokens(motion, K, H, W, wasd, self.config.patch_size, VAE_STRIDE[1])
+        inputs = ChunkInputs(self._condition(ep), self.dit.embed_control(tokens.to(self.device)),
+                             self._context(ep.prompt))
+        x0 = self.denoise(ep, inputs)
+        video = self.vae.decode_chunk(x0, ep.decoder)[0]  # (3, T, H, W) in [-1, 1]
+        pixels = ((video.float() + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).permute(1, 2, 3, 0).cpu().numpy()
+        for frame, pose in zip(pixels, video_poses):
+            ep.buffer.append(Frame(frame, pose.copy()))
+        ep.chunks += 1
+        self.last_chunk_ms = (time.perf_counter() - started) * 1e3
+
+    def denoise(self, ep: _Episode, inputs: ChunkInputs) -> torch.Tensor:
+        """The Fast sampler on one chunk: x0-prediction at each of the 4 timesteps, re-noised to the next
+        one with fresh noise; then the clean pass at t = 0 whose keys/values the cache keeps."""
+        h, w = self.options.height // VAE_STRIDE[1], self.options.width // VAE_STRIDE[2]
+        shape = (1, self.config.out_dim, CHUNK_FRAMES, h, w)
+        x = torch.randn(shape, generator=ep.generator).to(self.device)
+        x0 = x
+        for i, (t, sigma, _) in enumerate(self.schedule):
+            flow = self.dit.forward_chunk(x, t, inputs, ep.cache)
+            x0 = x - sigma * flow  # flow = noise - x0 and x = (1 - sigma) x0 + sigma noise
+            if i + 1 < len(self.schedule):
+                nxt = self.schedule[i + 1][2]
+                x = (1 - nxt) * x0 + nxt * torch.randn(shape, generator=ep.generator).to(self.device)
+        self.dit.forward_chunk(x0, 0.0, inputs, ep.cache, record=True)
+        ep.cache.commit()
+        return x0
+
+    def _plan(self, ep: _Episode, action: Action, n: int, start_here: bool) -> np.ndarray:
+        """Camera-to-world of the chunk's n frames, the first being the frame that answers this step.
+
+        Engine pose: that frame is at the engine's newest pose, the others repeat the engine camera's last
+        per-frame motion. Controller only: dead reckoning from the previous frame (from the start pose itself
+        when `start_here`: the first chunk's frame 0 is the start image)."""
+
+        poses = []
+        if action.pose is not None and ep.engine:
+            newest = ep.engine[-1]
+            step = np.linalg.inv(ep.engine[0]) @ newest if len(ep.engine) == 2 else np.eye(4)
+            pose = newest
+            for _ in range(n):
+                poses.append(pose)
+                pose = pose @ step
+        else:
+            pose = ep.pose
+            for i in range(n):
+                pose = pose if (start_here and i == 0) else walk(pose, action)
+                poses.append(pose)
+        return np.stack(poses)
+
+    def _condition(self, ep: _Episode) -> torch.Tensor:
+        """(1, 20, 3, h, w): first-frame mask (4) + VAE latent of [start image, zeros...] for this chunk."""
+        H, W = self.options.height, self.options.width
+        h, w = H // VAE_STRIDE[1], W // VAE_STRIDE[2]
+        if ep.y_steady is not None:
+            return ep.y_steady
+        if ep.chunks == 0:
+            frames = torch.cat([ep.image[:, :, None], ep.image.new_zeros(1, 3, 8, H, W)], dim=2)
+        else:
+            frames = ep.image.new_zeros(1, 3, 4 * CHUNK_FRAMES, H, W)
+        latent = self.vae.encode_chunk(frames.to(self.device), ep.encoder)  # (1, 16, 3, h, w)
+        mask = latent.new_zeros(1, 4, CHUNK_FRAMES, h, w)
+        if ep.chunks == 0:
+            mask[:, :, 0] = 1
+        y = torch.cat([mask, latent], dim=1)
+        if ep.y_previous is not None and ep.chunks > 1 and torch.equal(y, ep.y_previous):
+            ep.y_steady, ep.encoder = y, {}  # zeros in, the same latents out from now on
+        ep.y_previous = y
+        return y
+
+    def _context(self, prompt: str) -> list:
+        """Per-layer text keys/values of a prompt (umT5 once per prompt, the DiT's projections once too)."""
+        if prompt not in self._text_kv:
+            states = self.text(prompt).to(self.device)[None]  # (1, L, text_dim)
+            with torch.inference_mode():
+                self._text_kv[prompt] = self.dit.embed_text(states)
+            while len(self._text_kv) > 4:
+                self._text_kv.pop(next(iter(self._text_kv)))
+        return self._text_kv[prompt]
+
+    def _image(self, image: np.ndarray) -> torch.Tensor:
+        """(H, W, 3 or 4) uint8 -> (1, 3, height, width) in [-1, 1]: centre-cropped to the frame's aspect,
+        resized bicubically (as the official pipeline resizes its input image)."""
+        image = np.asarray(image)
+        if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] not in (3, 4):
+            raise ValueError(f"start image must be (H, W, 3) uint8, got {image.shape} {image.dtype}")
+        x = torch.from_numpy(np.ascontiguousarray(image[..., :3])).permute(2, 0, 1)[None].float()
+        W, H = self.options.width, self.options.height
+        h0, w0 = x.shape[-2:]
+        ch, cw = min(h0, round(w0 * H / W)), min(w0, round(h0 * W / H))
+        top, left = (h0 - ch) // 2, (w0 - cw) // 2
+        x = F.interpolate(x[..., top:top + ch, left:left + cw], size=(H, W), mode="bicubic", align_corners=False)
+        return (x / 127.5 - 1).clamp(-1, 1)
+
+    def _default_image(self) -> torch.Tensor:
+        path = self.path / self.options.image
+        if path.is_file():
+            return self._image(np.asarray(Image.open(path).convert("RGB")))
+        return torch.zeros(1, 3, self.options.height, self.options.width)
+
+
+def open_lingbot(path: str | Path, device: str = "cpu", steps: int | None = None, dtype: str = "auto") -> World:
+    """The `--world lingbot-fast:PATH` entry point (bridge/server/worlds.py); dtype "auto": runtime/precision.py."""
+    return LingBotWorld(path, device=device, dtype=dtype, steps=steps)

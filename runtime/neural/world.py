@@ -1,0 +1,346 @@
+"""NeuralWorld: a learned world model served through the same World interface as the maze.
+
+Each episode's frames come from the causal transformer (runtime/neural/dit.py) one at a time: fresh noise from the
+episode's own generator, a few flow-matching steps (runtime/neural/sampler.py) against the episode's KV cache
+(runtime/neural/kv_cache.py), one more pass at t = 0 that writes the finished latent into the cache (as
+LingBot-World-Fast does), then the autoencoder's decoder (runtime/neural/autoencoder.py). All episodes that step
+together share one batched forward per denoising step.
+
+Poses: a frame's pose is the engine's when the action carries one (the model is then also conditioned on it,
+as Plücker rays relative to the episode's reference camera: the reset pose, else the first engine pose);
+otherwise it is dead-reckoned from the controller input with the maze's kinematics minus its walls (`walk`),
+and the model runs on the controller input alone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Hashable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from runtime.camera import checked_pose, intrinsics
+from runtime.motion import standing_pose, walk
+from runtime.neural.autoencoder import from_uint8, to_uint8
+from runtime.neural.checkpoint import ModelConfig, build_models, load_checkpoint, read_config, save_checkpoint
+from runtime.neural.dit import DiT, FrameContext, plucker_rays
+from runtime.neural.kv_cache import KVCache
+from runtime.neural.sampler import episode_noise, sample, timesteps
+from runtime.precision import compute_dtype
+from runtime.world import Action, Frame, World
+
+LOOK_LIMIT = 90.0  # degrees per frame the model is told about; the camera itself may turn further
+
+
+def commit(
+    dit: DiT,
+    cache: KVCache,
+    slots: list[int],
+    latent: torch.Tensor,
+    action: torch.Tensor,
+    rays: torch.Tensor,
+    has_pose: torch.Tensor,
+) -> None:
+    """Write finished frames (b, C, h, w) into the cache: one pass at t = 0 over the clean latents."""
+    context = dit.frame_context(action, rays, has_pose, *cache.view(slots), *cache.positions(slots))
+    _commit(dit, cache, slots, latent, context)
+
+
+def _commit(dit: DiT, cache: KVCache, slots: list[int], latent: torch.Tensor, context: FrameContext) -> None:
+    _, k, v = dit.denoise(latent, latent.new_zeros(len(slots)), context)
+    cache.write(slots, k, v)
+
+
+def generate_cached(
+    dit: DiT,
+    cache: KVCache,
+    slots: list[int],
+    noise: torch.Tensor,
+    action: torch.Tensor,
+    rays: torch.Tensor,
+    has_pose: torch.Tensor,
+    schedule: list[float],
+    observed: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """The next frame of each episode in `slots`, batched: denoise `noise` (b, C, h, w) along `schedule`
+    with the cache as context, commit the result to the cache and return it (b, C, h, w).
+    action (b, A), rays (b, N, 6), has_pose (b,): the conditions of the frame being made. `observed`
+    (b, C, h, w): latents of the frames that truly came next, committed instead (teacher forcing)."""
+    context = dit.frame_context(action, rays, has_pose, *cache.view(slots), *cache.positions(slots))
+
+    def velocity(x: torch.Tensor, t: float) -> torch.Tensor:
+        return dit.denoise(x, x.new_full((len(slots),), t), context)[0]
+
+    latent = sample(velocity, noise, schedule)
+    # the cache is unchanged since the context was made
+    _commit(dit, cache, slots, latent if observed is None else observed, context)
+    return latent
+
+
+def generate_recompute(
+    dit: DiT,
+    history: torch.Tensor,
+    noise: torch.Tensor,
+    action: torch.Tensor,
+    rays: torch.Tensor,
+    has_pose: torch.Tensor,
+    schedule: list[float],
+) -> torch.Tensor:
+    """Reference without a cache: every denoising step reruns the transformer over the whole history.
+
+    history: (B, T, C, h, w) clean latents of all earlier frames of the episodes; noise (B, C, h, w);
+    action (B, T+1, A), rays (B, T+1, N, 6), has_pose (B, T+1): conditions of the history and the new frame.
+    Returns the new frame (B, C, h, w). generate_cached must give the same result (tests/test_neural_cache.py).
+    """
+    B, T = history.shape[:2]
+
+    def velocity(x: torch.Tensor, t: float) -> torch.Tensor:
+        clip = torch.cat([history, x[:, None]], dim=1)  # (B, T+1, C, h, w)
+        times = torch.cat([x.new_zeros(B, T), x.new_full((B, 1), t)], dim=1)  # history is clean
+        return dit(clip, times, action, rays, has_pose)[:, -1]
+
+    return sample(velocity, noise, schedule)
+
+
+def init_checkpoint(
+    path: str | Path, config: ModelConfig | str | Path, seed: int = 0, start_frames: np.ndarray | None = None
+) -> ModelConfig:
+    """Write a randomly initialised checkpoint directory (tests, benchmarks, daemon end-to-end runs).
+
+    config: a ModelConfig or a config.yaml path (e.g. runtime/configs/tiny.yaml). Every layer is random, the
+    adaLN-Zero layers included, so frames depend on every input. start_frames: optional (N, H, W, 3) uint8.
+    """
+    cfg = config if isinstance(config, ModelConfig) else read_config(config)
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        autoencoder, dit = build_models(cfg, zero_init=False)
+    frames = None if start_frames is None else torch.from_numpy(np.ascontiguousarray(start_frames)).permute(0, 3, 1, 2)
+    save_checkpoint(path, cfg, autoencoder, dit, frames)
+    return cfg
+
+
+@dataclass
+class _Episode:
+    slot: int  # index in the KV cache
+    generator: torch.Generator  # all of the episode's noise
+    pose: np.ndarray  # (4, 4) camera-to-world of the latest frame
+    reference: np.ndarray | None  # (4, 4) inverse of the reference camera-to-world, once known
+
+
+class NeuralWorld(World):
+    """Episodes of a neural world model loaded from a checkpoint directory (runtime/neural/checkpoint.py)."""
+
+    capabilities = ("pose", "start_image")
+
+    def __init__(
+        self,
+        path: str | Path,
+        device: str | torch.device = "cpu",
+        steps: int | None = None,
+        dtype: str = "float32",
+        max_episodes: int = 4,
+    ):
+        """device: "cpu", "cuda", "cuda:1"; steps: denoising steps per frame (default: the config's);
+        dtype: "float32", or "bfloat16" / "float16" autocast (float16 on CUDA only); max_episodes: cache
+        slots allocated up front (more are added at reset when needed)."""
+        self.device = torch.device(device)
+        self.dtype = compute_dtype(dtype, self.device)
+        checkpoint = load_checkpoint(path, self.device)
+        self.config = cfg = checkpoint.config
+        self.name, self.fov_deg = cfg.name, cfg.frame.fov_deg
+        self.dit, self.autoencoder, self.start_frames = checkpoint.dit, checkpoint.autoencoder, checkpoint.start_frames
+        if self.device.type == "cpu":
+            self.autoencoder.to(memory_format=torch.channels_last)  # oneDNN's fast convolutions: ~2.5x here
+        if self.dtype != torch.float32:
+            # Autocast would cast every fp32 weight again on every call; cast the matmul and convolution
+            # weights once, keeping norms, embedding tables and the residual stream in fp32.
+            for module in [*self.dit.modules(), *self.autoencoder.modules()]:
+                if isinstance(module, (nn.Linear, nn.Conv2d)):
+                    module.to(self.dtype)
+        if steps is not None and steps < 1:
+            raise ValueError(f"steps must be >= 1, not {steps}")
+        self.schedule = timesteps(steps or cfg.sampler.steps, cfg.sampler.shift)
+        self.cache = KVCache(
+            cfg.dit.depth,
+            self.dit.tokens,
+            cfg.dit.heads,
+            self.dit.head_dim,
+            cfg.dit.sinks,
+            cfg.dit.window,
+            capacity=max_episodes,
+            device=self.device,
+            dtype=self.dtype,
+        )
+        self._episodes: dict[Hashable, _Episode] = {}
+
+    def frame_size(self, width: int, height: int) -> tuple[int, int]:
+        """The model's native size, whatever is asked."""
+        return self.config.frame.width, self.config.frame.height
+
+    def reset(
+        self,
+        key: Hashable,
+        seed: int,
+        width: int,
+        height: int,
+        pose: np.ndarray | None = None,
+        image: np.ndarray | None = None,
+    ) -> None:
+        """Start episode `key`: its first frame (the cache's first sink) is `image` if given, else the
+        checkpoint's start frame number seed % N, else a frame the model generates from the seed's noise."""
+        pose = None if pose is None else checked_pose(pose)
+        pixels = None if image is None else self._image_to_model(image)  # both checked before anything changes
+        old = self._episodes.pop(key, None)
+        slot = old.slot if old is not None else self._free_slot()
+        self.cache.reset(slot)
+        start = standing_pose() if pose is None else pose
+        generator = torch.Generator().manual_seed(seed & 0xFFFF_FFFF_FFFF_FFFF)
+        reference = None if pose is None else np.linalg.inv(pose)
+        episode = _Episode(slot, generator, start, reference)
+        self._episodes[key] = episode
+        conditions = self._conditions([episode], [Action(pose=pose)])
+        with self._inference():
+            if pixels is not None:
+                first = self._encode(pixels)
+            elif self.start_frames is not None:
+                frame = self.start_frames[seed % len(self.start_frames)][None].to(self.device)
+                first = self._encode(from_uint8(frame).contiguous(memory_format=torch.channels_last))
+            else:
+                noise = episode_noise([generator], self._latent_shape, self.device)
+                self._generate([slot], noise, conditions)
+                return
+            self._commit([slot], first, conditions)
+
+    def step(
+        self, actions: dict[Hashable, Action], observed: dict[Hashable, np.ndarray] | None = None
+    ) -> dict[Hashable, Frame]:
+        """One frame for every episode in `actions`, all in one batch. `observed` (evaluation): for every key
+        the frame (H, W, 3) uint8 that truly came next; it enters the context instead of the generated one,
+        which is still what is returned (teacher forcing)."""
+        for key, action in actions.items():
+            if key not in self._episodes:
+                raise KeyError(f"episode {key!r} was never reset")
+            if action.pose is not None:
+                checked_pose(action.pose)
+        keys = sorted(actions, key=lambda k: self._episodes[k].slot)  # consecutive slots: the cache needs no copy
+        episodes = [self._episodes[k] for k in keys]
+        for episode, key in zip(episodes, keys):
+            action = actions[key]
+            if action.pose is not None:
+                episode.pose = checked_pose(action.pose)
+                if episode.reference is None:
+                    episode.reference = np.linalg.inv(episode.pose)
+            else:
+                episode.pose = walk(episode.pose, action)
+        conditions = self._conditions(episodes, [actions[k] for k in keys])
+        noise = episode_noise([e.generator for e in episodes], self._latent_shape, self.device)
+        with self._inference():
+            slots = [e.slot for e in episodes]
+            truth = None
+            if observed is not None:
+                truth = self._encode(torch.cat([self._image_to_model(observed[k]) for k in keys]))
+            pixels = self._decode(self._generate(slots, noise, conditions, truth))  # (b, H, W, 3)
+        by_key = {key: Frame(pixels[i], episode.pose.copy()) for i, (key, episode) in enumerate(zip(keys, episodes))}
+        return {key: by_key[key] for key in actions}
+
+    def close(self, key: Hashable) -> None:
+        self._episodes.pop(key, None)  # the slot is emptied when it is reused
+
+    # The model's four computations, which runtime/neural/onnx.py runs in ONNX Runtime instead.
+    # conditions: (action (b, A), rays (b, N, 6), has_pose (b,)), as _conditions makes them.
+
+    def _encode(self, x: torch.Tensor) -> torch.Tensor:
+        """(b, 3, H, W) in [-1, 1] -> (b, C, h, w) float32 latents."""
+        return self.autoencoder.encode(x).float()
+
+    def _decode(self, latent: torch.Tensor) -> np.ndarray:
+        """(b, C, h, w) latents -> (b, H, W, 3) uint8 pixels."""
+        return to_uint8(self.autoencoder.decode(latent.contiguous(memory_format=torch.channels_last))).cpu().numpy()
+
+    def _generate(
+        self, slots: list[int], noise: torch.Tensor, conditions: tuple, observed: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """The next latent of each episode in `slots`, committed to the cache (or `observed` instead)."""
+        return generate_cached(self.dit, self.cache, slots, noise, *conditions, self.schedule, observed)
+
+    def _commit(self, slots: list[int], latent: torch.Tensor, conditions: tuple) -> None:
+        """Write finished latents (b, C, h, w) into the episodes' cache slots."""
+        commit(self.dit, self.cache, slots, latent.contiguous(), *conditions)
+
+    @property
+    def _latent_shape(self) -> tuple[int, int, int]:
+        return (self.config.autoencoder.latent_channels, *self.config.latent_size)
+
+    def _free_slot(self) -> int:
+        used = {e.slot for e in self._episodes.values()}
+        free = [s for s in range(self.cache.capacity) if s not in used]
+        if not free:
+            free = [self.cache.capacity]
+            self.cache.grow(2 * self.cache.capacity)
+        return free[0]
+
+    @contextlib.contextmanager
+    def _inference(self) -> Iterator[None]:
+        enabled = self.dtype != torch.float32
+        with torch.inference_mode(), torch.autocast(self.device.type, dtype=self.dtype, enabled=enabled):
+            yield
+
+    def _conditions(
+        self, episodes: list[_Episode], actions: list[Action]
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Model inputs for one frame of each episode: action (b, A), rays (b, N, 6), has_pose (b,)."""
+        buttons = self.config.dit.buttons
+        # the model reads the stick as the maze does (within [-1, 1]) and turns of at most LOOK_LIMIT degrees a
+        # frame: a client's NaN or 1e308 must not reach the network (the dead reckoning clips the same way)
+        move = np.clip(np.nan_to_num([a.move for a in actions]), -1.0, 1.0)
+        look = np.clip(np.nan_to_num([a.look for a in actions]), -LOOK_LIMIT, LOOK_LIMIT)
+        bits = [[(a.buttons >> i) & 1 for i in range(buttons)] for a in actions]
+        rows = np.concatenate([move, look, np.asarray(bits, dtype=np.float64).reshape(len(actions), buttons)], 1)
+        has_pose = [a.pose is not None and e.reference is not None for e, a in zip(episodes, actions)]
+        relative = [e.reference @ e.pose if p else np.eye(4) for e, p in zip(episodes, has_pose)]
+        width, height = self.config.frame.width, self.config.frame.height
+        lens = [intrinsics(width, height, a.fov_deg or self.fov_deg) for a in actions]
+        rays = plucker_rays(torch.tensor(np.stack(relative)), torch.tensor(lens), (width, height), self.dit.grid)
+        dev = self.device
+        return (
+            torch.tensor(rows, dtype=torch.float32, device=dev),
+            rays.to(dev),
+            torch.tensor(has_pose, device=dev),
+        )
+
+    def _image_to_model(self, image: np.ndarray) -> torch.Tensor:
+        """(H, W, 3 or 4) uint8 -> (1, 3, h, w) in [-1, 1] at the model's size: centre-cropped to the model's
+        aspect ratio, then resized with antialiasing."""
+        image = np.asarray(image)
+        if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] not in (3, 4):
+            raise ValueError(f"start image must be (H, W, 3) uint8, got {image.shape} {image.dtype}")
+        x = torch.from_numpy(np.ascontiguousarray(image[..., :3])).permute(2, 0, 1)[None].float()  # (1, 3, H, W)
+        width, height = self.config.frame.width, self.config.frame.height
+        H, W = x.shape[-2:]
+        crop_w, crop_h = min(W, round(H * width / height)), min(H, round(W * height / width))
+        top, left = (H - crop_h) // 2, (W - crop_w) // 2
+        x = x[..., top : top + crop_h, left : left + crop_w]
+        x = F.interpolate(x, size=(height, width), mode="bilinear", antialias=True, align_corners=False)
+        return (x / 127.5 - 1).clamp(-1, 1).to(self.device).contiguous(memory_format=torch.channels_last)
+
+
+def open_model(
+    path: str | Path, device: str = "cpu", steps: int | None = None, dtype: str = "auto", backend: str = "torch"
+) -> NeuralWorld:
+    """A model directory on a backend: "torch" (in `dtype`; "auto" = fastest_dtype), or "onnx" / "onnx-int8":
+    ONNX Runtime in float32 or with int8 transformer weights (runtime/neural/onnx.py; exported next to the model
+    on first use)."""
+    if backend == "torch":
+        return NeuralWorld(path, device=device, steps=steps, dtype=dtype)
+    if backend != "onnx" and not backend.startswith("onnx-"):
+        raise ValueError(f"backend {backend!r}: not torch, onnx or onnx-<quantization>")
+    if dtype not in ("auto", "float32"):
+        raise ValueError(f"dtype {dtype} is for the torch backend; {backend} sets its own precision")
+    from runtime.neural.onnx import OnnxWorld
+
+    return OnnxWorld(path, device=device, steps=steps, quantize=backend.partition("-")[2] or None)

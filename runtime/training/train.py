@@ -1,0 +1,583 @@
+"""Training the world model in three stages, resumable, on CPU or CUDA, one process or many (torchrun/DDP).
+
+1. autoencoder: frames <-> latents (L1 + MSE on pixels); sets latent_scale so latents have unit variance.
+2. teacher: the causal transformer trained with diffusion forcing (Chen et al. 2024): every frame of a clip
+   gets its own noise level, so the model learns to denoise a frame given context of any cleanliness — the
+   clean context of generation included. Clips are shaped like the KV cache at generation time: the
+   episode's first frames as sinks followed by a window of consecutive frames from later in the episode.
+3. student: a few-step model distilled from the teacher on its OWN rollouts (Self-Forcing style): student
+   episodes start from real frames and then run on their own generated frames, through the same KV cache
+   the daemon uses; for each next frame the teacher integrates its flow ODE with many steps from a noise
+   draw, and the student learns to land on that result from the same noise in its few steps (reflow-style
+   regression at the student's own timesteps). Drift that the student's own context causes is what it
+   trains on, so long rollouts stay stable.
+
+Everything a run writes lives in its `out` directory: <stage>.pt training states (resume), latents.pt, and
+model/ — a checkpoint directory that `worldbridge serve --world <out>/model` serves, rewritten after each
+stage.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn as nn
+import torch.nn.functional as F
+import yaml
+
+from runtime.camera import intrinsics
+from runtime.data.dataset import Dataset
+from runtime.neural.autoencoder import Autoencoder, from_uint8
+from runtime.neural.checkpoint import ModelConfig, build_models, load_checkpoint, read_config, save_checkpoint
+from runtime.neural.dit import DiT, plucker_rays
+from runtime.neural.kv_cache import KVCache
+from runtime.neural.sampler import sample, timesteps
+from runtime.neural.world import commit
+from runtime.precision import DTYPES, torch_dtype
+
+
+@dataclass
+class StageConfig:
+    steps: int = 1000
+    batch: int = 16
+    lr: float = 3e-4
+    warmup: int = 100
+    log_every: int = 50
+    save_every: int = 250
+
+
+@dataclass
+class AutoencoderStage(StageConfig):
+    crop: int = 64  # train on random crops: convolutions don't care, and 64x64 costs a quarter of 128x128
+
+
+@dataclass
+class StudentConfig(StageConfig):
+    teacher_steps: int = 16  # Euler steps of the teacher's target
+    rollout: int = 32  # frames a student episode runs on its own before it restarts from real frames
+
+
+@dataclass
+class TrainConfig:
+    model: str  # architecture: a config.yaml such as runtime/configs/default.yaml
+    data: str  # dataset directory (runtime/data/dataset.py)
+    out: str  # run directory
+    device: str = "cpu"
+    precision: str = "bfloat16"  # autocast dtype for the matmuls; weights and optimiser stay fp32
+    seed: int = 0
+    init: str = ""  # optional model directory to start from (fine-tuning a trained model on new data)
+    holdout: int = 8  # last episodes of the dataset, never trained on (evaluation)
+    threads: int = 0  # torch CPU threads; 0 = torch's default
+    autoencoder: AutoencoderStage = field(default_factory=lambda: AutoencoderStage(steps=3000, batch=32, lr=1e-3))
+    teacher: StageConfig = field(default_factory=lambda: StageConfig(steps=6000, batch=16))
+    student: StudentConfig = field(default_factory=lambda: StudentConfig(steps=1000, batch=8, lr=1e-4))
+
+    @staticmethod
+    def load(path: str | Path, **overrides: Any) -> TrainConfig:
+        raw = yaml.safe_load(Path(path).read_text()) or {}
+        raw.update({k: v for k, v in overrides.items() if v is not None})
+        known = {f.name for f in fields(TrainConfig)}
+        unknown = set(raw) - known
+        if unknown:
+            raise ValueError(f"{path}: unknown keys {sorted(unknown)}; known: {sorted(known)}")
+        for name, cls in (("autoencoder", AutoencoderStage), ("teacher", StageConfig), ("student", StudentConfig)):
+            section = raw.get(name) or {}
+            bad = set(section) - {f.name for f in fields(cls)}
+            if bad:
+                raise ValueError(f"{path}: unknown keys in {name}: {sorted(bad)}")
+            raw[name] = cls(**section)
+        for key in ("model", "data", "out"):
+            if not raw.get(key):
+                raise ValueError(f"{path}: '{key}' is required")
+        if raw.get("precision", "bfloat16") not in DTYPES:
+            raise ValueError(f"{path}: precision must be one of {list(DTYPES)}")
+        return TrainConfig(**raw)
+
+
+# ------------------------------------------------------------------------------------------ infrastructure
+
+
+@dataclass
+class Context:
+    """Where and how this process trains: device, autocast, its rank among DDP processes, the run dir."""
+
+    cfg: TrainConfig
+    device: torch.device
+    rank: int
+    world_size: int
+    out: Path
+    log: Callable[[dict[str, Any]], None]
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        dtype = torch_dtype(self.cfg.precision)
+        return torch.autocast(self.device.type, dtype=dtype, enabled=dtype != torch.float32)
+
+    def sync(self, module: nn.Module, what: str) -> None:
+        """Across DDP processes: 'params' broadcasts rank 0's weights, 'grads' averages the gradients. By hand
+        rather than with DistributedDataParallel, because the student trains through DiT.step, not forward."""
+        if self.world_size == 1:
+            return
+        for p in module.parameters():
+            if what == "params":
+                dist.broadcast(p.data, 0)
+            elif p.grad is not None:
+                dist.all_reduce(p.grad)
+                p.grad /= self.world_size
+
+    def generator(self, stage: str, step: int) -> torch.Generator:
+        """Batch sampling differs per rank and per step, and is the same again after a resume."""
+        key = [self.cfg.seed, STAGES.index(stage), self.rank, step]
+        return torch.Generator().manual_seed(int(np.random.SeedSequence(key).generate_state(1)[0]))
+
+
+def _context(cfg: TrainConfig) -> Context:
+    rank, world_size = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+    device = torch.device(cfg.device)
+    if world_size > 1:
+        if device.type == "cuda":
+            device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+            torch.cuda.set_device(device)
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    # adaLN-Zero starts from zero weights: the tiny gradients of the first steps are denormal floats, which
+    # are ~10x slower on CPUs (6.4 s/step instead of 1 here) and carry no useful precision.
+    torch.set_flush_denormal(True)
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    log_file = out / "log.jsonl"
+
+    def log(record: dict[str, Any]) -> None:
+        if rank == 0:
+            with log_file.open("a") as f:
+                f.write(json.dumps({"time": round(time.time(), 1), **record}) + "\n")
+
+    return Context(cfg, device, rank, world_size, out, log)
+
+
+def lr_at(stage: StageConfig, step: int) -> float:
+    """Linear warm-up, then cosine decay to 10%."""
+    if step < stage.warmup:
+        return stage.lr * (step + 1) / stage.warmup
+    progress = (step - stage.warmup) / max(1, stage.steps - stage.warmup)
+    return stage.lr * (0.1 + 0.45 * (1 + math.cos(math.pi * min(1.0, progress))))
+
+
+class Trainer:
+    """The loop every stage shares: resume, LR schedule, gradient step, logging, periodic state saves."""
+
+    def __init__(self, ctx: Context, name: str, stage: StageConfig, module: nn.Module):
+        self.ctx, self.name, self.stage, self.module = ctx, name, stage, module
+        self.opt = torch.optim.AdamW(module.parameters(), lr=stage.lr, weight_decay=0.0, betas=(0.9, 0.99))
+        self.path = ctx.out / f"{name}.pt"
+        self.step = 0
+        if self.path.exists():
+            state = torch.load(self.path, map_location=ctx.device, weights_only=True)
+            module.load_state_dict(state["model"])
+            self.opt.load_state_dict(state["opt"])
+            self.step = state["step"]
+        ctx.sync(module, "params")
+
+    @property
+    def done(self) -> bool:
+        return self.step >= self.stage.steps
+
+    def run(
+        self,
+        loss_fn: Callable[[torch.Generator], dict[str, torch.Tensor]],
+        progress: Callable[[str, int, int, dict], None] | None = None,
+    ) -> None:
+        self.module.train()
+        started, seen = time.time(), 0
+        while not self.done:
+            for group in self.opt.param_groups:
+                group["lr"] = lr_at(self.stage, self.step)
+            with self.ctx.autocast():
+                losses = loss_fn(self.ctx.generator(self.name, self.step))
+            self.opt.zero_grad(set_to_none=True)
+            losses["loss"].backward()
+            self.ctx.sync(self.module, "grads")
+            grad = nn.utils.clip_grad_norm_(self.module.parameters(), 1.0)
+            self.opt.step()
+            self.step += 1
+            seen += 1
+            if self.step % self.stage.log_every == 0 or self.done:
+                record = {k: round(float(v.detach()), 5) for k, v in losses.items()}
+                record.update(
+                    stage=self.name,
+                    step=self.step,
+                    lr=lr_at(self.stage, self.step - 1),
+                    grad=round(float(grad), 3),
+                    s_per_step=round((time.time() - started) / seen, 3),
+                )
+                self.ctx.log(record)
+                if progress:
+                    progress(self.name, self.step, self.stage.steps, record)
+            if self.step % self.stage.save_every == 0 or self.done:
+                self.save()
+
+    def save(self) -> None:
+        if self.ctx.main:
+            tmp = self.path.with_suffix(".tmp")
+            torch.save({"model": self.module.state_dict(), "opt": self.opt.state_dict(), "step": self.step}, tmp)
+            tmp.replace(self.path)
+
+
+# --------------------------------------------------------------------------------------------------- data
+
+
+@dataclass
+class Episodes:
+    """Training episodes in memory: frames (E, T, 3, H, W) uint8 and the per-frame conditions."""
+
+    frames: torch.Tensor  # (E, T, 3, H, W) uint8
+    actions: torch.Tensor  # (E, T, A) float32: move (2), look (2), button bits
+    poses: torch.Tensor  # (E, T, 4, 4) float32, relative to each episode's first frame
+    lens: torch.Tensor  # (E, T, 4) float32 intrinsics fx, fy, cx, cy
+    rays: torch.Tensor | None = None  # (E, T, N, 6) Plücker rays at the model's token grid (with_rays)
+
+    def with_rays(self, dit: DiT, size: tuple[int, int]) -> Episodes:
+        """Compute every frame's rays once, outside any autocast (they are conditions, not activations)."""
+        self.rays = plucker_rays(self.poses, self.lens, size, dit.grid)
+        return self
+
+
+def load_episodes(
+    root: str | Path, first: int, last: int, buttons: int, progress: Callable[[int], None] | None = None
+) -> Episodes:
+    """Episodes first..last-1 of a dataset (all must have the same length)."""
+    data = Dataset(Path(root))
+    width, height = data.meta["width"], data.meta["height"]
+    frames, actions, poses, lens = [], [], [], []
+    for k in range(first, last):
+        ep = data.episode(k)
+        frames.append(torch.from_numpy(ep["frames"]).permute(0, 3, 1, 2))
+        bits = (ep["buttons"][:, None].astype(np.int64) >> np.arange(buttons)) & 1
+        actions.append(torch.from_numpy(np.concatenate([ep["move"], ep["look"], bits], 1).astype(np.float32)))
+        poses.append(torch.from_numpy(np.linalg.inv(ep["poses"][0].astype(np.float64)) @ ep["poses"]).float())
+        lens.append(torch.tensor([intrinsics(width, height, f) for f in ep["fov_deg"]], dtype=torch.float32))
+        if progress:
+            progress(1)
+    return Episodes(torch.stack(frames), torch.stack(actions), torch.stack(poses), torch.stack(lens))
+
+
+def split(data_root: str | Path, holdout: int) -> tuple[int, int]:
+    """(number of training episodes, total): the last `holdout` episodes are held out."""
+    n = len(Dataset(Path(data_root)))
+    if n <= holdout:
+        raise ValueError(f"{data_root} has {n} episodes; need more than holdout={holdout}")
+    return n - holdout, n
+
+
+def clip_indices(T: int, length: int, sinks: int, batch: int, g: torch.Generator) -> torch.Tensor:
+    """(batch, length) frame indices shaped like the KV cache at generation time: half the clips are an
+    episode's first `length` frames (the cache filling up), half are its first `sinks` frames followed by
+    consecutive frames from later on (the cache once the window has rolled)."""
+    idx = torch.arange(length).repeat(batch, 1)
+    start = torch.randint(sinks, T - (length - sinks) + 1, (batch,), generator=g)
+    rolled = torch.rand(batch, generator=g) < 0.5
+    idx[rolled, sinks:] = start[rolled, None] + torch.arange(length - sinks)
+    return idx
+
+
+# ------------------------------------------------------------------------------------------------- stages
+
+
+def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+    """PSNR in dB of images in [-1, 1]."""
+    mse = F.mse_loss(a.float().clamp(-1, 1), b.float()).item()
+    return 10 * math.log10(4.0 / max(mse, 1e-10))
+
+
+def train_autoencoder(
+    ctx: Context, mcfg: ModelConfig, ae: Autoencoder, train: Episodes, held: Episodes, progress=None
+) -> Autoencoder:
+    frames = train.frames.flatten(0, 1)  # (N, 3, H, W) uint8
+    trainer = Trainer(ctx, "autoencoder", ctx.cfg.autoencoder, ae.to(ctx.device, memory_format=torch.channels_last))
+
+    def loss_fn(g: torch.Generator) -> dict[str, torch.Tensor]:
+        stage = trainer.stage
+        idx = torch.randint(0, len(frames), (stage.batch,), generator=g)
+        H, W = frames.shape[-2:]
+        c, d = min(stage.crop or H, H, W), ae.cfg.downsample  # crops aligned to the latent grid
+        top = int(torch.randint(0, (H - c) // d + 1, (1,), generator=g)) * d
+        left = int(torch.randint(0, (W - c) // d + 1, (1,), generator=g)) * d
+        x = from_uint8(frames[idx, :, top : top + c, left : left + c]).to(ctx.device)
+        x = x.contiguous(memory_format=torch.channels_last)  # oneDNN's fast convolution layout
+        z = ae.encoder(x)
+        y = ae.decoder(z)
+        l1, l2 = (y.float() - x).abs().mean(), F.mse_loss(y.float(), x)
+        return {"loss": l1 + l2 + 1e-4 * z.float().pow(2).mean(), "l1": l1, "mse": l2}
+
+    if not trainer.done:
+        trainer.run(loss_fn, progress)
+    ae.eval()
+    with torch.inference_mode(), ctx.autocast():
+        x = from_uint8(held.frames[:, ::8].flatten(0, 1)[:256]).to(ctx.device)
+        z = ae.encoder(x).float()
+        ae.cfg.latent_scale = float(1.0 / z.std())
+        held_psnr = psnr(ae.decoder(z), x)
+    ctx.log({"stage": "autoencoder", "held_out_psnr": round(held_psnr, 2), "latent_scale": ae.cfg.latent_scale})
+    mcfg.autoencoder.latent_scale = ae.cfg.latent_scale
+    return ae
+
+
+@torch.inference_mode()
+def encode_all(ctx: Context, ae: Autoencoder, frames: torch.Tensor, batch: int = 128, progress=None) -> torch.Tensor:
+    """(E, T, 3, H, W) uint8 -> (E, T, C, h, w) float32 scaled latents."""
+    flat = frames.flatten(0, 1)
+    out = []
+    with ctx.autocast():
+        for i in range(0, len(flat), batch):
+            x = from_uint8(flat[i : i + batch]).to(ctx.device).contiguous(memory_format=torch.channels_last)
+            out.append(ae.encode(x).float().cpu())
+            if progress:
+                progress("encode", min(i + batch, len(flat)), len(flat), {"loss": float("nan")})
+    z = torch.cat(out)
+    return z.unflatten(0, frames.shape[:2])
+
+
+def diffusion_forcing_loss(
+    dit: DiT, latents: torch.Tensor, data: Episodes, batch: int, g: torch.Generator, device: torch.device
+) -> dict[str, torch.Tensor]:
+    E, T = latents.shape[:2]
+    length = dit.cfg.sinks + dit.cfg.window
+    ep = torch.randint(0, E, (batch,), generator=g)
+    idx = clip_indices(T, length, dit.cfg.sinks, batch, g)  # (B, L)
+    x0 = latents[ep[:, None], idx].to(device)  # (B, L, C, h, w)
+    action = data.actions[ep[:, None], idx].to(device)
+    rays = data.rays[ep[:, None], idx].to(device)
+    has_pose = torch.ones(batch, length, dtype=torch.bool, device=device)
+    # Independent noise level per frame; a third of the frames clean, as context is at generation time.
+    t = torch.rand(batch, length, generator=g)
+    t = torch.where(torch.rand(batch, length, generator=g) < 0.3, torch.zeros_like(t), t).to(device)
+    eps = torch.randn(x0.shape, generator=g).to(device)
+    tt = t[..., None, None, None]
+    xt = (1 - tt) * x0 + tt * eps
+    v = dit(xt, t, action, rays, has_pose).float()
+    per_frame = (v - (eps - x0)).pow(2).mean(dim=(2, 3, 4))  # (B, L)
+    noisy = (t > 0).float()
+    loss = (per_frame * noisy).sum() / noisy.sum().clamp(min=1)
+    return {"loss": loss}
+
+
+def train_teacher(ctx: Context, dit: DiT, latents: torch.Tensor, data: Episodes, progress=None) -> DiT:
+    trainer = Trainer(ctx, "teacher", ctx.cfg.teacher, dit.to(ctx.device))
+
+    def loss_fn(g: torch.Generator) -> dict[str, torch.Tensor]:
+        return diffusion_forcing_loss(dit, latents, data, trainer.stage.batch, g, ctx.device)
+
+    if not trainer.done:
+        trainer.run(loss_fn, progress)
+    return dit.eval()
+
+
+class SelfRollouts:
+    """Student episodes that run on their own generated frames through the daemon's KV cache.
+
+    Each of the B episodes starts from a real frame of a training episode, then generates frame after frame
+    with the student (few steps, no gradient) under that episode's real actions and poses; after `rollout`
+    frames it restarts elsewhere. The teacher keeps a cache of the same frames (its own keys and values) so it
+    can give the target for the next frame in the same context.
+    """
+
+    def __init__(
+        self,
+        student: DiT,
+        teacher: DiT,
+        latents: torch.Tensor,
+        data: Episodes,
+        batch: int,
+        rollout: int,
+        device: torch.device,
+        dtype: torch.dtype,
+    ):
+        self.student, self.teacher, self.latents, self.data = student, teacher, latents, data
+        self.rollout, self.device = rollout, device
+        cfg = student.cfg
+
+        def cache() -> KVCache:
+            return KVCache(
+                cfg.depth,
+                student.tokens,
+                cfg.heads,
+                student.head_dim,
+                cfg.sinks,
+                cfg.window,
+                capacity=batch,
+                device=device,
+                dtype=dtype,
+            )
+
+        self.student_cache, self.teacher_cache = cache(), cache()
+        self.ep = torch.zeros(batch, dtype=torch.long)
+        self.t = torch.zeros(batch, dtype=torch.long)  # index of the next frame in the episode
+        self.age = torch.full((batch,), rollout, dtype=torch.long)  # forces a restart on first use
+        self.has_pose = torch.ones(batch, dtype=torch.bool, device=device)
+
+    def conditions(self, rows: list[int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        ep, t = self.ep[rows], self.t[rows]
+        return self.data.actions[ep, t].to(self.device), self.data.rays[ep, t].to(self.device), self.has_pose[rows]
+
+    @torch.no_grad()
+    def advance(self, g: torch.Generator, schedule: list[float]) -> None:
+        """Restart episodes that are done, then let every episode generate one more frame of its own."""
+        E, T = self.latents.shape[:2]
+        rows = list(range(len(self.ep)))
+        restart = [b for b in rows if self.age[b] >= self.rollout or self.t[b] >= T - 1]
+        for b in restart:
+            self.ep[b] = int(torch.randint(0, E, (1,), generator=g))
+            self.t[b] = 0
+            self.age[b] = 0
+            self.has_pose[b] = bool(torch.rand(1, generator=g) >= self.student.cfg.pose_dropout)
+            for cache in (self.student_cache, self.teacher_cache):
+                cache.reset(b)
+        if restart:  # the real first frame enters both caches
+            first = self.latents[self.ep[restart], 0].to(self.device)
+            conds = self.conditions(restart)
+            commit(self.student, self.student_cache, restart, first, *conds)
+            commit(self.teacher, self.teacher_cache, restart, first, *conds)
+            self.t[restart] += 1
+        conds = self.conditions(rows)
+        noise = torch.randn(len(rows), *self.latents.shape[2:], generator=g).to(self.device)
+        past = self.past(self.student_cache, rows)
+        x = sample(lambda x, t: self.velocity(self.student, past, x, t, conds), noise, schedule)
+        commit(self.student, self.student_cache, rows, x, *conds)
+        commit(self.teacher, self.teacher_cache, rows, x, *conds)
+        self.t += 1
+        self.age += 1
+
+    @staticmethod
+    def past(cache: KVCache, rows: list[int]) -> tuple[torch.Tensor, ...]:
+        past_k, past_v = cache.view(rows)
+        return (past_k, past_v, *cache.positions(rows))
+
+    @staticmethod
+    def velocity(dit: DiT, past: tuple, x: torch.Tensor, t: float, conds: tuple) -> torch.Tensor:
+        past_k, past_v, past_pos, past_valid, pos = past
+        times = x.new_full((x.shape[0],), t)
+        return dit.step(x, times, *conds, past_k, past_v, past_pos, past_valid, pos)[0].float()
+
+
+def train_student(
+    ctx: Context, student: DiT, teacher: DiT, latents: torch.Tensor, data: Episodes, steps: int, progress=None
+) -> DiT:
+    scfg = ctx.cfg.student
+    trainer = Trainer(ctx, "student", scfg, student.to(ctx.device))
+    teacher.to(ctx.device).eval().requires_grad_(False)
+    dtype = torch_dtype(ctx.cfg.precision)
+    rollouts = SelfRollouts(
+        student,
+        teacher,
+        latents,
+        data,
+        scfg.batch,
+        scfg.rollout,
+        ctx.device,
+        torch.float32 if dtype == torch.float16 else dtype,
+    )
+    student_schedule, teacher_schedule = timesteps(steps), timesteps(scfg.teacher_steps)
+
+    def loss_fn(g: torch.Generator) -> dict[str, torch.Tensor]:
+        rows = list(range(scfg.batch))
+        rollouts.advance(g, student_schedule)  # the context: the student's own frames
+        conds = rollouts.conditions(rows)
+        eps = torch.randn(len(rows), *latents.shape[2:], generator=g).to(ctx.device)
+        with torch.no_grad():
+            past_t = rollouts.past(rollouts.teacher_cache, rows)
+            target = sample(lambda x, t: rollouts.velocity(teacher, past_t, x, t, conds), eps, teacher_schedule)
+        past_s = rollouts.past(rollouts.student_cache, rows)
+        # Regress the student's x0 estimate at each of its own timesteps onto the teacher's sample.
+        loss = 0.0
+        for t in student_schedule[:-1]:
+            xt = (1 - t) * target + t * eps
+            v = rollouts.velocity(student, past_s, xt, t, conds)
+            loss = loss + (xt - t * v - target).pow(2).mean()
+        return {"loss": loss / (len(student_schedule) - 1)}
+
+    if not trainer.done:
+        trainer.run(loss_fn, progress)
+    return student.eval()
+
+
+# ------------------------------------------------------------------------------------------------ driver
+
+
+STAGES = ("autoencoder", "teacher", "student")
+
+
+def save_model(
+    ctx: Context, name: str, mcfg: ModelConfig, ae: Autoencoder, dit: DiT, held: Episodes, steps: int
+) -> Path:
+    """Write a servable checkpoint directory <out>/<name>, with start frames from held-out episodes."""
+    path = ctx.out / name
+    if ctx.main:
+        cfg = ModelConfig.from_dict(mcfg.to_dict())
+        cfg.sampler.steps = steps
+        save_checkpoint(path, cfg, ae, dit, held.frames[:, 0].contiguous())
+    if ctx.world_size > 1:
+        dist.barrier()
+    return path
+
+
+def run(cfg: TrainConfig, until: str = "student", progress=None) -> Path:
+    """Run every stage up to and including `until`, resuming whatever an earlier run left unfinished.
+    Returns the servable model directory: <out>/model (the student, or the last stage trained)."""
+    if until not in STAGES:
+        raise ValueError(f"unknown stage {until!r}; stages: {', '.join(STAGES)}")
+    stages = STAGES[: STAGES.index(until) + 1]
+    ctx = _context(cfg)
+    torch.manual_seed(cfg.seed)
+    if ctx.main:
+        (ctx.out / "train.yaml").write_text(yaml.safe_dump(asdict(cfg), sort_keys=False))
+    if cfg.init:  # fine-tuning: the trained autoencoder is kept, the transformer starts from the trained one
+        init = load_checkpoint(cfg.init, "cpu")
+        mcfg, ae, dit = init.config, init.autoencoder, init.dit
+    else:
+        mcfg = read_config(cfg.model)
+        ae, dit = build_models(mcfg)
+    size = (mcfg.frame.width, mcfg.frame.height)
+    n_train, n_total = split(cfg.data, cfg.holdout)
+    train = load_episodes(cfg.data, 0, n_train, mcfg.dit.buttons).with_rays(dit, size)
+    held = load_episodes(cfg.data, n_train, n_total, mcfg.dit.buttons).with_rays(dit, size)
+    if tuple(train.frames.shape[-2:]) != (mcfg.frame.height, mcfg.frame.width):
+        raise ValueError(
+            f"{cfg.data}: frames are {tuple(train.frames.shape[-2:])} (H, W), the model wants "
+            f"({mcfg.frame.height}, {mcfg.frame.width})"
+        )
+    if not cfg.init:
+        ae = train_autoencoder(ctx, mcfg, ae, train, held, progress)
+    ae.to(ctx.device, memory_format=torch.channels_last).eval()
+    if len(stages) == 1:
+        return save_model(ctx, "model", mcfg, ae, dit, held, mcfg.sampler.steps)
+    latents_path = ctx.out / "latents.pt"
+    if latents_path.exists():
+        latents = torch.load(latents_path, weights_only=True)
+    else:
+        latents = encode_all(ctx, ae, train.frames, progress=progress)
+        if ctx.main:  # written whole or not at all: other ranks may be looking for it
+            torch.save(latents, latents_path.with_suffix(".tmp"))
+            latents_path.with_suffix(".tmp").replace(latents_path)
+    teacher = train_teacher(ctx, dit, latents, train, progress)
+    save_model(ctx, "teacher", mcfg, ae, teacher, held, cfg.student.teacher_steps)
+    if "student" not in stages:
+        return save_model(ctx, "model", mcfg, ae, teacher, held, cfg.student.teacher_steps)
+    student = build_models(mcfg)[1]
+    student.load_state_dict(teacher.state_dict())
+    student = train_student(ctx, student, teacher, latents, train, mcfg.sampler.steps, progress)
+    return save_model(ctx, "model", mcfg, ae, student, held, mcfg.sampler.steps)
