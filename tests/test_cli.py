@@ -63,7 +63,7 @@ def test_help_has_examples():
 def test_bench_neural_world_reports_every_figure(tmp_path):
     from pathlib import Path
 
-    from runtime.neural.world import init_checkpoint
+    from runtime.neural.checkpoint import init_checkpoint
 
     model = tmp_path / "tiny"
     init_checkpoint(model, Path(__file__).resolve().parents[1] / "runtime/configs/tiny.yaml")

@@ -8,7 +8,7 @@ from lockstep import lockstep
 
 from bridge.client.client import Client
 from bridge.client.launch import DaemonProcess
-from runtime.neural.world import init_checkpoint
+from runtime.neural.checkpoint import init_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 
 from runtime.eval.evaluate import psnr, ssim
-from runtime.neural.world import NeuralWorld, init_checkpoint
+from runtime.neural.checkpoint import init_checkpoint
+from runtime.neural.world import NeuralWorld
 from runtime.world import Action
 
 ROOT = Path(__file__).resolve().parents[1]

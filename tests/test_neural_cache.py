@@ -5,9 +5,9 @@ import pytest
 import torch
 
 from runtime.neural.dit import DiT, DiTConfig
+from runtime.neural.generate import generate_cached, generate_recompute
 from runtime.neural.kv_cache import KVCache
 from runtime.neural.sampler import timesteps
-from runtime.neural.world import generate_cached, generate_recompute
 
 C, LATENT = 4, (2, 4)  # latent channels and size: 8 tokens per frame with patch 1
 

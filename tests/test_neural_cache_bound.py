@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from runtime.neural.world import NeuralWorld, init_checkpoint
+from runtime.neural.checkpoint import init_checkpoint
+from runtime.neural.world import NeuralWorld
 from runtime.world import Action
 
 TINY = Path(__file__).resolve().parents[1] / "runtime" / "configs" / "tiny.yaml"

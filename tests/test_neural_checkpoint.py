@@ -10,8 +10,8 @@ import torch
 import yaml
 from safetensors.torch import load_file, save_file
 
-from runtime.neural.checkpoint import CheckpointError, load_checkpoint, read_config, save_checkpoint
-from runtime.neural.world import NeuralWorld, init_checkpoint
+from runtime.neural.checkpoint import CheckpointError, init_checkpoint, load_checkpoint, read_config, save_checkpoint
+from runtime.neural.world import NeuralWorld
 from runtime.world import Action
 
 TINY = Path(__file__).resolve().parents[1] / "runtime" / "configs" / "tiny.yaml"

@@ -6,7 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from runtime.neural.world import NeuralWorld, init_checkpoint
+from runtime.neural.checkpoint import init_checkpoint
+from runtime.neural.world import NeuralWorld
 from runtime.world import BUTTON_RUN, Action
 
 TINY = Path(__file__).resolve().parents[1] / "runtime" / "configs" / "tiny.yaml"

@@ -9,7 +9,8 @@ import pytest
 from runtime.camera import c2w_from_yaw_pitch, yaw_pitch_from_c2w
 from runtime.maze.world import PlayerState, stack_actions, step_kinematics
 from runtime.motion import PITCH_LIMIT, walk
-from runtime.neural.world import LOOK_LIMIT, NeuralWorld, init_checkpoint
+from runtime.neural.checkpoint import init_checkpoint
+from runtime.neural.world import LOOK_LIMIT, NeuralWorld
 from runtime.world import Action
 
 TINY = Path(__file__).resolve().parents[1] / "runtime" / "configs" / "tiny.yaml"

@@ -13,8 +13,9 @@ import pytest
 from bridge.client.client import Client
 from bridge.client.launch import DaemonProcess
 from runtime.camera import c2w_from_yaw_pitch
+from runtime.neural.checkpoint import init_checkpoint
 from runtime.neural.onnx import OnnxWorld
-from runtime.neural.world import NeuralWorld, init_checkpoint
+from runtime.neural.world import NeuralWorld
 from runtime.world import Action
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from runtime.neural.world import NeuralWorld, commit, generate_cached, generate_recompute, open_model
+from runtime.neural.generate import commit, generate_cached, generate_recompute
+from runtime.neural.world import NeuralWorld, open_model
 from runtime.world import Action
 
 # name -> how runtime.neural.world.open_model runs the model

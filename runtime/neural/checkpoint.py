@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import yaml
 from safetensors import SafetensorError, safe_open
@@ -232,3 +233,20 @@ def _check(
         if got_dtype != _SAFETENSORS_DTYPES[dtype]:
             want = _SAFETENSORS_DTYPES[dtype]
             raise CheckpointError(f"{file}: tensor {name!r} has dtype {got_dtype}, expected {want}")
+
+
+def init_checkpoint(
+    path: str | Path, config: ModelConfig | str | Path, seed: int = 0, start_frames: np.ndarray | None = None
+) -> ModelConfig:
+    """Write a randomly initialised checkpoint directory (tests, benchmarks, daemon end-to-end runs).
+
+    config: a ModelConfig or a config.yaml path (e.g. runtime/configs/tiny.yaml). Every layer is random, the
+    adaLN-Zero layers included, so frames depend on every input. start_frames: optional (N, H, W, 3) uint8.
+    """
+    cfg = config if isinstance(config, ModelConfig) else read_config(config)
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        autoencoder, dit = build_models(cfg, zero_init=False)
+    frames = None if start_frames is None else torch.from_numpy(np.ascontiguousarray(start_frames)).permute(0, 3, 1, 2)
+    save_checkpoint(path, cfg, autoencoder, dit, frames)
+    return cfg

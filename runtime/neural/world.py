@@ -27,101 +27,14 @@ import torch.nn.functional as F
 from runtime.camera import checked_pose, intrinsics
 from runtime.motion import standing_pose, walk
 from runtime.neural.autoencoder import from_uint8, to_uint8
-from runtime.neural.checkpoint import ModelConfig, build_models, load_checkpoint, read_config, save_checkpoint
-from runtime.neural.dit import DiT, FrameContext, plucker_rays
+from runtime.neural.checkpoint import load_checkpoint
+from runtime.neural.dit import plucker_rays
 from runtime.neural.kv_cache import KVCache
-from runtime.neural.sampler import episode_noise, sample, timesteps
+from runtime.neural.sampler import episode_noise, timesteps
 from runtime.precision import compute_dtype
 from runtime.world import Action, Frame, World
 
 LOOK_LIMIT = 90.0  # degrees per frame the model is told about; the camera itself may turn further
-
-
-def commit(
-    dit: DiT,
-    cache: KVCache,
-    slots: list[int],
-    latent: torch.Tensor,
-    action: torch.Tensor,
-    rays: torch.Tensor,
-    has_pose: torch.Tensor,
-) -> None:
-    """Write finished frames (b, C, h, w) into the cache: one pass at t = 0 over the clean latents."""
-    context = dit.frame_context(action, rays, has_pose, *cache.view(slots), *cache.positions(slots))
-    _commit(dit, cache, slots, latent, context)
-
-
-def _commit(dit: DiT, cache: KVCache, slots: list[int], latent: torch.Tensor, context: FrameContext) -> None:
-    _, k, v = dit.denoise(latent, latent.new_zeros(len(slots)), context)
-    cache.write(slots, k, v)
-
-
-def generate_cached(
-    dit: DiT,
-    cache: KVCache,
-    slots: list[int],
-    noise: torch.Tensor,
-    action: torch.Tensor,
-    rays: torch.Tensor,
-    has_pose: torch.Tensor,
-    schedule: list[float],
-    observed: torch.Tensor | None = None,
-) -> torch.Tensor:
-    """The next frame of each episode in `slots`, batched: denoise `noise` (b, C, h, w) along `schedule`
-    with the cache as context, commit the result to the cache and return it (b, C, h, w).
-    action (b, A), rays (b, N, 6), has_pose (b,): the conditions of the frame being made. `observed`
-    (b, C, h, w): latents of the frames that truly came next, committed instead (teacher forcing)."""
-    context = dit.frame_context(action, rays, has_pose, *cache.view(slots), *cache.positions(slots))
-
-    def velocity(x: torch.Tensor, t: float) -> torch.Tensor:
-        return dit.denoise(x, x.new_full((len(slots),), t), context)[0]
-
-    latent = sample(velocity, noise, schedule)
-    # the cache is unchanged since the context was made
-    _commit(dit, cache, slots, latent if observed is None else observed, context)
-    return latent
-
-
-def generate_recompute(
-    dit: DiT,
-    history: torch.Tensor,
-    noise: torch.Tensor,
-    action: torch.Tensor,
-    rays: torch.Tensor,
-    has_pose: torch.Tensor,
-    schedule: list[float],
-) -> torch.Tensor:
-    """Reference without a cache: every denoising step reruns the transformer over the whole history.
-
-    history: (B, T, C, h, w) clean latents of all earlier frames of the episodes; noise (B, C, h, w);
-    action (B, T+1, A), rays (B, T+1, N, 6), has_pose (B, T+1): conditions of the history and the new frame.
-    Returns the new frame (B, C, h, w). generate_cached must give the same result (tests/test_neural_cache.py).
-    """
-    B, T = history.shape[:2]
-
-    def velocity(x: torch.Tensor, t: float) -> torch.Tensor:
-        clip = torch.cat([history, x[:, None]], dim=1)  # (B, T+1, C, h, w)
-        times = torch.cat([x.new_zeros(B, T), x.new_full((B, 1), t)], dim=1)  # history is clean
-        return dit(clip, times, action, rays, has_pose)[:, -1]
-
-    return sample(velocity, noise, schedule)
-
-
-def init_checkpoint(
-    path: str | Path, config: ModelConfig | str | Path, seed: int = 0, start_frames: np.ndarray | None = None
-) -> ModelConfig:
-    """Write a randomly initialised checkpoint directory (tests, benchmarks, daemon end-to-end runs).
-
-    config: a ModelConfig or a config.yaml path (e.g. runtime/configs/tiny.yaml). Every layer is random, the
-    adaLN-Zero layers included, so frames depend on every input. start_frames: optional (N, H, W, 3) uint8.
-    """
-    cfg = config if isinstance(config, ModelConfig) else read_config(config)
-    with torch.random.fork_rng():
-        torch.manual_seed(seed)
-        autoencoder, dit = build_models(cfg, zero_init=False)
-    frames = None if start_frames is None else torch.from_numpy(np.ascontiguousarray(start_frames)).permute(0, 3, 1, 2)
-    save_checkpoint(path, cfg, autoencoder, dit, frames)
-    return cfg
 
 
 @dataclass

@@ -41,9 +41,9 @@ from runtime.data.dataset import Dataset
 from runtime.neural.autoencoder import Autoencoder, from_uint8
 from runtime.neural.checkpoint import ModelConfig, build_models, load_checkpoint, read_config, save_checkpoint
 from runtime.neural.dit import DiT, plucker_rays
+from runtime.neural.generate import commit
 from runtime.neural.kv_cache import KVCache
 from runtime.neural.sampler import sample, timesteps
-from runtime.neural.world import commit
 from runtime.precision import DTYPES, torch_dtype
 
 
