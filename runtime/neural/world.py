@@ -29,6 +29,7 @@ from runtime.motion import standing_pose, walk
 from runtime.neural.autoencoder import from_uint8, to_uint8
 from runtime.neural.checkpoint import load_checkpoint
 from runtime.neural.dit import plucker_rays
+from runtime.neural.generate import commit, generate_cached
 from runtime.neural.kv_cache import KVCache
 from runtime.neural.sampler import episode_noise, timesteps
 from runtime.precision import compute_dtype
