@@ -14,7 +14,6 @@ from bridge.client.client import Client
 from bridge.client.launch import DaemonProcess
 from runtime.camera import c2w_from_yaw_pitch
 from runtime.neural.checkpoint import init_checkpoint
-from runtime.neural.onnx import OnnxWorld
 from runtime.neural.world import NeuralWorld
 from runtime.world import Action
 
@@ -54,15 +53,15 @@ def episode(world: NeuralWorld, frames: int) -> list[dict]:
 
 def test_onnx_frames_match_torch_over_whole_episodes(checkpoint: Path, tmp_path: Path) -> None:
     torch_frames = episode(NeuralWorld(checkpoint), 8)  # 8 > sinks + window: the ring buffer has rolled
-    onnx_frames = episode(OnnxWorld(checkpoint, export_dir=tmp_path / "onnx"), 8)
+    onnx_frames = episode(NeuralWorld(checkpoint, backend="onnx", export_dir=tmp_path / "onnx"), 8)
     for want, got in zip(torch_frames, onnx_frames):
         for key in want:
             assert np.abs(want[key].astype(int) - got[key].astype(int)).max() <= 2, key  # fp32 rounding only
 
 
 def test_int8_stays_close_to_float32(checkpoint: Path, tmp_path: Path) -> None:
-    fp32 = episode(OnnxWorld(checkpoint, export_dir=tmp_path / "fp32"), 6)
-    int8_world = OnnxWorld(checkpoint, quantize="int8", export_dir=tmp_path / "int8")
+    fp32 = episode(NeuralWorld(checkpoint, backend="onnx", export_dir=tmp_path / "fp32"), 6)
+    int8_world = NeuralWorld(checkpoint, backend="onnx-int8", export_dir=tmp_path / "int8")
     assert json.loads((tmp_path / "int8/manifest.json").read_text())["quantize"] == "int8"
     int8 = episode(int8_world, 6)
     values = [psnr(a[k], b[k]) for a, b in zip(fp32, int8) for k in a]
@@ -72,11 +71,11 @@ def test_int8_stays_close_to_float32(checkpoint: Path, tmp_path: Path) -> None:
 
 def test_an_export_is_reused_only_when_it_matches(checkpoint: Path, tmp_path: Path) -> None:
     export = tmp_path / "onnx"
-    OnnxWorld(checkpoint, export_dir=export)
+    NeuralWorld(checkpoint, backend="onnx", export_dir=export)
     made = (export / "step.onnx").stat().st_mtime_ns
-    OnnxWorld(checkpoint, export_dir=export)
+    NeuralWorld(checkpoint, backend="onnx", export_dir=export)
     assert (export / "step.onnx").stat().st_mtime_ns == made  # same checkpoint and settings: reused
-    OnnxWorld(checkpoint, steps=3, export_dir=export)
+    NeuralWorld(checkpoint, steps=3, backend="onnx", export_dir=export)
     assert json.loads((export / "manifest.json").read_text())["steps"] == 3  # other settings: exported again
 
 

@@ -8,12 +8,12 @@ A checkpoint exports to three graphs, pure functions of tensors with the KV cach
     decode.onnx    latent (b, C, h, w)  ->  pixels (b, H, W, 3) uint8
     encode.onnx    frames (b, 3, H, W) in [-1, 1]  ->  latent
 
-OnnxWorld is NeuralWorld with those four computations swapped (runtime/neural/world.py keeps the episodes, the
-cache and the conditions), so both backends share every line that is not a kernel, and parity is tested on
-whole episodes. Each frame is steps + 1 runs of step.onnx (the denoising steps, then the pass at t = 0 whose
-k, v enter the cache). `quantize="int8"` stores the transformer's weights as int8 (dynamic quantization of
-every MatMul/Gemm: activations quantized per call), ONNX Runtime's fastest CPU path; the autoencoder stays
-float32.
+OnnxBackend runs those graphs for NeuralWorld (runtime/neural/world.py keeps the episodes, the cache and the
+conditions; runtime/neural/backend.py is the contract), so both backends share every line that is not a kernel,
+and parity is tested on whole episodes. Each frame is steps + 1 runs of step.onnx (the denoising steps, then the
+pass at t = 0 whose k, v enter the cache). `quantize="int8"` stores the transformer's weights as int8 (dynamic
+quantization of every MatMul/Gemm: activations quantized per call), ONNX Runtime's fastest CPU path; the
+autoencoder stays float32.
 manifest.json records what an export was made from, so a stale export is never served.
 """
 
@@ -29,12 +29,13 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from runtime.camera import intrinsics
 from runtime.neural.autoencoder import Autoencoder, to_uint8
 from runtime.neural.checkpoint import load_checkpoint
-from runtime.neural.dit import DiT
-from runtime.neural.sampler import sample
-from runtime.neural.world import NeuralWorld
-from runtime.world import Action
+from runtime.neural.dit import DiT, plucker_rays
+from runtime.neural.generate import commit
+from runtime.neural.kv_cache import KVCache
+from runtime.neural.sampler import sample, timesteps
 
 log = logging.getLogger(__name__)
 
@@ -91,19 +92,22 @@ def export_onnx(
     out.mkdir(parents=True, exist_ok=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tracer warnings about Python-level shapes; the batch axis stays dynamic
-        world = NeuralWorld(model_dir, steps=steps)  # builds example inputs exactly as serving will
         ckpt = load_checkpoint(model_dir)  # plain fp32 modules, no channels_last
-        steps = len(world.schedule) - 1
-        world.reset(0, seed=0, width=0, height=0)
-        world.reset(1, seed=1, width=0, height=0)
-        noise = torch.randn(2, *world._latent_shape)
-        # one episode with a pose and one without, so both conditioning paths are traced
-        episodes = [world._episodes[0], world._episodes[1]]
-        episodes[0].reference = np.eye(4)
-        action, rays, has_pose = world._conditions(episodes, [Action(move=(0, 1), pose=np.eye(4)), Action()])
-        past_k, past_v = world.cache.view([0, 1])
-        conditions = (action, rays, has_pose, past_k.contiguous(), past_v.contiguous(), *world.cache.positions([0, 1]))
-        frames = torch.rand(2, 3, world.config.frame.height, world.config.frame.width) * 2 - 1
+        cfg, dit = ckpt.config, ckpt.dit
+        steps = len(timesteps(steps or cfg.sampler.steps, cfg.sampler.shift)) - 1
+        # two episodes with one committed frame each; one with a pose and one without, so both conditioning
+        # paths are traced
+        cache = KVCache(cfg.dit.depth, dit.tokens, cfg.dit.heads, dit.head_dim, cfg.dit.sinks, cfg.dit.window, 2)
+        noise = torch.randn(2, cfg.autoencoder.latent_channels, *cfg.latent_size)
+        lens = torch.tensor([intrinsics(cfg.frame.width, cfg.frame.height, cfg.frame.fov_deg)] * 2)
+        size = (cfg.frame.width, cfg.frame.height)
+        rays = plucker_rays(torch.eye(4, dtype=torch.float64).expand(2, 4, 4), lens, size, dit.grid)
+        action, has_pose = torch.randn(2, cfg.dit.action_dim), torch.tensor([True, False])
+        with torch.inference_mode():
+            commit(dit, cache, [0, 1], noise, action, rays, has_pose)
+        past_k, past_v = cache.view([0, 1])
+        conditions = (action, rays, has_pose, past_k.contiguous(), past_v.contiguous(), *cache.positions([0, 1]))
+        frames = torch.rand(2, 3, cfg.frame.height, cfg.frame.width) * 2 - 1
         t = torch.tensor([1.0, 0.5])
         graphs = {
             "step": (Step(ckpt.dit), (noise, t, *conditions), STEP_INPUTS, ["velocity", "k", "v"]),
@@ -132,25 +136,23 @@ def export_onnx(
     return out
 
 
-class OnnxWorld(NeuralWorld):
-    """NeuralWorld whose encoder, transformer and decoder run in ONNX Runtime (CPU here; CUDA when
-    onnxruntime-gpu is installed and device is cuda)."""
+class OnnxBackend:
+    """The encoder, transformer and decoder in ONNX Runtime (CPU here; CUDA when onnxruntime-gpu is installed and
+    device is cuda). Tensors in and out live on the host."""
 
     def __init__(
         self,
         path: str | Path,
-        device: str = "cpu",
-        steps: int | None = None,
+        steps: int,
         quantize: str | None = None,
-        max_episodes: int = 4,
+        device: str = "cpu",
         export_dir: str | Path | None = None,
     ):
-        """export_dir: where the graphs are (default <path>/onnx, or <path>/onnx-int8); exported there first
-        when missing or made from something else (a different checkpoint, steps or quantization)."""
+        """steps: denoising steps per frame (part of the export's fingerprint); export_dir: where the graphs are
+        (default <path>/onnx, or <path>/onnx-int8); exported there first when missing or made from something
+        else (a different checkpoint, steps or quantization)."""
         import onnxruntime as ort
 
-        super().__init__(path, "cpu", steps, "float32", max_episodes)  # cache and conditions live on the host
-        steps = len(self.schedule) - 1
         export = Path(export_dir) if export_dir else Path(path) / ("onnx" if quantize is None else f"onnx-{quantize}")
         manifest = export / "manifest.json"
         wanted = fingerprint(path, steps, quantize)
@@ -177,36 +179,36 @@ class OnnxWorld(NeuralWorld):
         session = self.sessions[graph]
         return session.run(None, {i.name: x for i, x in zip(session.get_inputs(), inputs)})
 
-    def _feeds(self, slots: list[int], conditions: tuple) -> list[np.ndarray]:
+    @staticmethod
+    def _feeds(cache: KVCache, slots: list[int], conditions: tuple) -> list[np.ndarray]:
         """The conditions and the slots' cache, as the graphs take them (contiguous host arrays)."""
-        past_k, past_v = self.cache.view(slots)
-        tensors = [*conditions, past_k, past_v, *self.cache.positions(slots)]
+        past_k, past_v = cache.view(slots)
+        tensors = [*conditions, past_k, past_v, *cache.positions(slots)]
         return [np.ascontiguousarray(t.numpy()) for t in tensors]
 
-    def _encode(self, x: torch.Tensor) -> torch.Tensor:
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
         return torch.from_numpy(self._run("encode", [np.ascontiguousarray(x.numpy())])[0])
 
-    def _decode(self, latent: torch.Tensor) -> np.ndarray:
+    def decode(self, latent: torch.Tensor) -> np.ndarray:
         return self._run("decode", [latent.numpy()])[0]
 
-    def _generate(
-        self, slots: list[int], noise: torch.Tensor, conditions: tuple, observed: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        feeds = self._feeds(slots, conditions)
+    def generate(self, cache: KVCache, slots: list[int], noise: torch.Tensor, conditions: tuple,
+                 schedule: list[float], observed: torch.Tensor | None = None) -> torch.Tensor:
+        feeds = self._feeds(cache, slots, conditions)
         times = np.ones(len(slots), dtype=np.float32)
 
         def velocity(x: torch.Tensor, t: float) -> torch.Tensor:
             return torch.from_numpy(self._run("step", [x.numpy(), times * t, *feeds])[0])
 
-        latent = sample(velocity, noise, self.schedule)
-        self._write(slots, latent if observed is None else observed, feeds)
+        latent = sample(velocity, noise, schedule)
+        self._write(cache, slots, latent if observed is None else observed, feeds)
         return latent
 
-    def _commit(self, slots: list[int], latent: torch.Tensor, conditions: tuple) -> None:
-        self._write(slots, latent, self._feeds(slots, conditions))
+    def commit(self, cache: KVCache, slots: list[int], latent: torch.Tensor, conditions: tuple) -> None:
+        self._write(cache, slots, latent, self._feeds(cache, slots, conditions))
 
-    def _write(self, slots: list[int], latent: torch.Tensor, feeds: list[np.ndarray]) -> None:
+    def _write(self, cache: KVCache, slots: list[int], latent: torch.Tensor, feeds: list[np.ndarray]) -> None:
         """The pass at t = 0 over finished latents; its keys and values enter the cache."""
         t = np.zeros(len(slots), dtype=np.float32)
         _, k, v = self._run("step", [np.ascontiguousarray(latent.numpy()), t, *feeds])
-        self.cache.write(slots, torch.from_numpy(k), torch.from_numpy(v))
+        cache.write(slots, torch.from_numpy(k), torch.from_numpy(v))

@@ -21,20 +21,20 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 
 from runtime.camera import checked_pose, intrinsics
 from runtime.motion import standing_pose, walk
-from runtime.neural.autoencoder import from_uint8, to_uint8
+from runtime.neural.autoencoder import from_uint8
+from runtime.neural.backend import Backend, TorchBackend
 from runtime.neural.checkpoint import load_checkpoint
 from runtime.neural.dit import plucker_rays
-from runtime.neural.generate import commit, generate_cached
 from runtime.neural.kv_cache import KVCache
 from runtime.neural.sampler import episode_noise, timesteps
 from runtime.precision import compute_dtype
 from runtime.world import Action, Frame, World
 
+ONNX_BACKENDS = ("onnx", "onnx-int8")
 LOOK_LIMIT = 90.0  # degrees per frame the model is told about; the camera itself may turn further
 
 
@@ -58,27 +58,37 @@ class NeuralWorld(World):
         steps: int | None = None,
         dtype: str = "float32",
         max_episodes: int = 4,
+        backend: str = "torch",
+        export_dir: str | Path | None = None,
     ):
         """device: "cpu", "cuda", "cuda:1"; steps: denoising steps per frame (default: the config's);
-        dtype: "float32", or "bfloat16" / "float16" autocast (float16 on CUDA only); max_episodes: cache
-        slots allocated up front (more are added at reset when needed)."""
+        dtype: "float32", "auto" (runtime/precision.py), or "bfloat16" / "float16" (CUDA only) for the torch
+        backend; max_episodes: cache slots allocated up front (more are added at reset when needed).
+        backend: "torch", or "onnx" / "onnx-int8": ONNX Runtime in float32 or with int8 transformer weights,
+        exported to `export_dir` (default <path>/onnx[-int8]) on first use (runtime/neural/onnx.py)."""
+        if backend != "torch" and backend not in ONNX_BACKENDS:
+            raise ValueError(f"backend {backend!r}: not torch, {' or '.join(ONNX_BACKENDS)}")
+        if backend != "torch" and dtype not in ("auto", "float32"):
+            raise ValueError(f"dtype {dtype} is for the torch backend; {backend} sets its own precision")
         self.device = torch.device(device)
-        self.dtype = compute_dtype(dtype, self.device)
-        checkpoint = load_checkpoint(path, self.device)
+        # ONNX Runtime is fed host tensors: episodes, cache and conditions live on the CPU, in float32
+        self.dtype = compute_dtype(dtype, self.device) if backend == "torch" else torch.float32
+        checkpoint = load_checkpoint(path, self.device if backend == "torch" else "cpu")
         self.config = cfg = checkpoint.config
         self.name, self.fov_deg = cfg.name, cfg.frame.fov_deg
         self.dit, self.autoencoder, self.start_frames = checkpoint.dit, checkpoint.autoencoder, checkpoint.start_frames
-        if self.device.type == "cpu":
-            self.autoencoder.to(memory_format=torch.channels_last)  # oneDNN's fast convolutions: ~2.5x here
-        if self.dtype != torch.float32:
-            # Autocast would cast every fp32 weight again on every call; cast the matmul and convolution
-            # weights once, keeping norms, embedding tables and the residual stream in fp32.
-            for module in [*self.dit.modules(), *self.autoencoder.modules()]:
-                if isinstance(module, (nn.Linear, nn.Conv2d)):
-                    module.to(self.dtype)
         if steps is not None and steps < 1:
             raise ValueError(f"steps must be >= 1, not {steps}")
         self.schedule = timesteps(steps or cfg.sampler.steps, cfg.sampler.shift)
+        self.backend: Backend
+        if backend == "torch":
+            self.backend = TorchBackend(self.dit, self.autoencoder, self.device, self.dtype)
+        else:
+            from runtime.neural.onnx import OnnxBackend
+
+            quantize = backend.partition("-")[2] or None
+            self.backend = OnnxBackend(path, len(self.schedule) - 1, quantize, device, export_dir)
+            self.device = torch.device("cpu")
         self.cache = KVCache(
             cfg.dit.depth,
             self.dit.tokens,
@@ -117,18 +127,18 @@ class NeuralWorld(World):
         reference = None if pose is None else np.linalg.inv(pose)
         episode = _Episode(slot, generator, start, reference)
         self._episodes[key] = episode
-        conditions = self._conditions([episode], [Action(pose=pose)])
+        conditions = self.conditions([episode], [Action(pose=pose)])
         with self._inference():
             if pixels is not None:
-                first = self._encode(pixels)
+                first = self.backend.encode(pixels)
             elif self.start_frames is not None:
                 frame = self.start_frames[seed % len(self.start_frames)][None].to(self.device)
-                first = self._encode(from_uint8(frame).contiguous(memory_format=torch.channels_last))
+                first = self.backend.encode(from_uint8(frame).contiguous(memory_format=torch.channels_last))
             else:
-                noise = episode_noise([generator], self._latent_shape, self.device)
-                self._generate([slot], noise, conditions)
+                noise = episode_noise([generator], self.latent_shape, self.device)
+                self.backend.generate(self.cache, [slot], noise, conditions, self.schedule)
                 return
-            self._commit([slot], first, conditions)
+            self.backend.commit(self.cache, [slot], first, conditions)
 
     def step(
         self, actions: dict[Hashable, Action], observed: dict[Hashable, np.ndarray] | None = None
@@ -151,43 +161,23 @@ class NeuralWorld(World):
                     episode.reference = np.linalg.inv(episode.pose)
             else:
                 episode.pose = walk(episode.pose, action)
-        conditions = self._conditions(episodes, [actions[k] for k in keys])
-        noise = episode_noise([e.generator for e in episodes], self._latent_shape, self.device)
+        conditions = self.conditions(episodes, [actions[k] for k in keys])
+        noise = episode_noise([e.generator for e in episodes], self.latent_shape, self.device)
         with self._inference():
             slots = [e.slot for e in episodes]
             truth = None
             if observed is not None:
-                truth = self._encode(torch.cat([self._image_to_model(observed[k]) for k in keys]))
-            pixels = self._decode(self._generate(slots, noise, conditions, truth))  # (b, H, W, 3)
+                truth = self.backend.encode(torch.cat([self._image_to_model(observed[k]) for k in keys]))
+            latent = self.backend.generate(self.cache, slots, noise, conditions, self.schedule, truth)
+            pixels = self.backend.decode(latent)  # (b, H, W, 3)
         by_key = {key: Frame(pixels[i], episode.pose.copy()) for i, (key, episode) in enumerate(zip(keys, episodes))}
         return {key: by_key[key] for key in actions}
 
     def close(self, key: Hashable) -> None:
         self._episodes.pop(key, None)  # the slot is emptied when it is reused
 
-    # The model's four computations, which runtime/neural/onnx.py runs in ONNX Runtime instead.
-    # conditions: (action (b, A), rays (b, N, 6), has_pose (b,)), as _conditions makes them.
-
-    def _encode(self, x: torch.Tensor) -> torch.Tensor:
-        """(b, 3, H, W) in [-1, 1] -> (b, C, h, w) float32 latents."""
-        return self.autoencoder.encode(x).float()
-
-    def _decode(self, latent: torch.Tensor) -> np.ndarray:
-        """(b, C, h, w) latents -> (b, H, W, 3) uint8 pixels."""
-        return to_uint8(self.autoencoder.decode(latent.contiguous(memory_format=torch.channels_last))).cpu().numpy()
-
-    def _generate(
-        self, slots: list[int], noise: torch.Tensor, conditions: tuple, observed: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        """The next latent of each episode in `slots`, committed to the cache (or `observed` instead)."""
-        return generate_cached(self.dit, self.cache, slots, noise, *conditions, self.schedule, observed)
-
-    def _commit(self, slots: list[int], latent: torch.Tensor, conditions: tuple) -> None:
-        """Write finished latents (b, C, h, w) into the episodes' cache slots."""
-        commit(self.dit, self.cache, slots, latent.contiguous(), *conditions)
-
     @property
-    def _latent_shape(self) -> tuple[int, int, int]:
+    def latent_shape(self) -> tuple[int, int, int]:
         return (self.config.autoencoder.latent_channels, *self.config.latent_size)
 
     def _free_slot(self) -> int:
@@ -204,7 +194,7 @@ class NeuralWorld(World):
         with torch.inference_mode(), torch.autocast(self.device.type, dtype=self.dtype, enabled=enabled):
             yield
 
-    def _conditions(
+    def conditions(
         self, episodes: list[_Episode], actions: list[Action]
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Model inputs for one frame of each episode: action (b, A), rays (b, N, 6), has_pose (b,)."""
@@ -246,15 +236,6 @@ class NeuralWorld(World):
 def open_model(
     path: str | Path, device: str = "cpu", steps: int | None = None, dtype: str = "auto", backend: str = "torch"
 ) -> NeuralWorld:
-    """A model directory on a backend: "torch" (in `dtype`; "auto" = fastest_dtype), or "onnx" / "onnx-int8":
-    ONNX Runtime in float32 or with int8 transformer weights (runtime/neural/onnx.py; exported next to the model
-    on first use)."""
-    if backend == "torch":
-        return NeuralWorld(path, device=device, steps=steps, dtype=dtype)
-    if backend != "onnx" and not backend.startswith("onnx-"):
-        raise ValueError(f"backend {backend!r}: not torch, onnx or onnx-<quantization>")
-    if dtype not in ("auto", "float32"):
-        raise ValueError(f"dtype {dtype} is for the torch backend; {backend} sets its own precision")
-    from runtime.neural.onnx import OnnxWorld
-
-    return OnnxWorld(path, device=device, steps=steps, quantize=backend.partition("-")[2] or None)
+    """A model directory on a backend: "torch" (in `dtype`; "auto": runtime/precision.py), or "onnx" / "onnx-int8"
+    (ONNX Runtime in float32 or with int8 transformer weights, exported next to the model on first use)."""
+    return NeuralWorld(path, device=device, steps=steps, dtype=dtype, backend=backend)
