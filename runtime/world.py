@@ -21,6 +21,11 @@ BUTTON_RUN = 1 << 0  # bit 0 of Action.buttons: move faster
 FPS = 16  # frames per second of every world here: one step is 1/16 s (LingBot-World's video rate too)
 
 
+class CheckpointError(ValueError):
+    """A model directory that cannot be served: a file missing, or weights that do not match the architecture.
+    The message names the file and every offending tensor."""
+
+
 @dataclass(frozen=True)
 class Action:
     """Controller state for one step.

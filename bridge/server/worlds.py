@@ -11,6 +11,21 @@ BACKENDS = ("torch", "onnx", "onnx-int8")  # what runtime.neural.world.open_mode
 DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "models" / "default"
 
 
+def model_path(spec: str) -> Path:
+    """The directory a model argument names: "default" is the shipped model, anything else a path."""
+    return DEFAULT_MODEL if spec == "default" else Path(spec)
+
+
+def maze_level(spec: str) -> int | None:
+    """The level seed of a "maze" / "maze:SEED" world argument; None for any other world."""
+    if spec != "maze" and not spec.startswith("maze:"):
+        return None
+    level = spec.partition(":")[2]
+    if level and not level.lstrip("-").isdigit():
+        raise ValueError(f"--world {spec}: the maze level seed must be an integer")
+    return int(level or 0)
+
+
 def default_world() -> str:
     """What --world defaults to: the shipped model when it is there, else the maze it was trained on."""
     return "default" if (DEFAULT_MODEL / "config.yaml").is_file() else "maze"
@@ -20,20 +35,18 @@ def load_world(
     spec: str, device: str = "cpu", steps: int | None = None, dtype: str = "auto", backend: str = "torch"
 ) -> World:
     """device, steps, dtype, backend: for neural worlds (runtime.neural.world.open_model)."""
-    if spec == "maze" or spec.startswith("maze:"):
+    level = maze_level(spec)
+    if level is not None:
         from runtime.maze.world import MazeWorld
 
-        level = spec.partition(":")[2]
-        if level and not level.lstrip("-").isdigit():
-            raise ValueError(f"--world {spec}: the maze level seed must be an integer")
-        return MazeWorld(level_seed=int(level or 0))
+        return MazeWorld(level_seed=level)
     if spec.startswith("lingbot-fast:"):
         if backend != "torch":
             raise ValueError(f"--world {spec}: runs on the torch backend only")
         from runtime.lingbot.fast.world import open_lingbot
 
         return open_lingbot(spec.partition(":")[2], device, steps, dtype)
-    path = DEFAULT_MODEL if spec == "default" else Path(spec)
+    path = model_path(spec)
     if not path.is_dir():
         raise ValueError(f"--world {spec}: not 'maze', 'maze:SEED', 'default' or a model directory")
     if not (path / "config.yaml").is_file():

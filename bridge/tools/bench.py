@@ -22,7 +22,7 @@ import numpy as np
 
 from bridge.client.client import Client
 from bridge.client.launch import DaemonProcess
-from bridge.server.worlds import DEFAULT_MODEL
+from bridge.server.worlds import model_path
 from runtime.eval.bench import scripted_action
 
 
@@ -122,7 +122,7 @@ def peak_rss_mib(pid: int) -> float:
 
 def model_dir(world: str) -> Path | None:
     """The checkpoint directory behind a --world argument, if it is a neural world."""
-    path = DEFAULT_MODEL if world == "default" else Path(world)
+    path = model_path(world)
     return path if (path / "config.yaml").is_file() else None
 
 

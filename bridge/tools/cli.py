@@ -78,7 +78,7 @@ def _serve(args: argparse.Namespace) -> int:
         # the secret key comes from a file the operator controls, never from the command line (ps shows it)
         curve = pathlib.Path(args.curve_secret_file).read_text().strip() if args.curve_secret_file else ""
         daemon = Daemon(world, DaemonConfig(args.bind, limits, args.token, record, curve_secret=curve),
-                        fov_deg=getattr(world, "fov_deg", 60.0))
+                        fov_deg=world.fov_deg)
     except Exception as e:  # bad world spec, corrupt checkpoint, port in use, refused bind
         print(f"worldbridge serve: {e}", file=sys.stderr)
         return 2
@@ -136,15 +136,16 @@ def _data(args: argparse.Namespace) -> int:
 
     from tqdm import tqdm
 
-    from bridge.server.worlds import load_world
+    from bridge.server.worlds import maze_level
     from runtime.data.generate import generate
     from runtime.maze.world import MazeWorld
 
-    world = load_world(args.world)
-    if not isinstance(world, MazeWorld):
+    level = maze_level(args.world)
+    if level is None:  # the explorers plan their walks on the maze's map
         print(f"worldbridge data generate: --world must be the maze (maze or maze:SEED), got {args.world}",
               file=sys.stderr)
         return 2
+    world = MazeWorld(level_seed=level)
     out = Path(args.out)
     if (out / "meta.json").exists() and not args.overwrite:
         print(f"worldbridge data generate: {out} already holds a dataset (use --overwrite)", file=sys.stderr)
@@ -158,10 +159,10 @@ def _data(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from bridge.server.worlds import DEFAULT_MODEL
+    from bridge.server.worlds import model_path
     from runtime.training.train import TrainConfig, run
 
-    init = str(DEFAULT_MODEL) if args.init == "default" else args.init
+    init = args.init and str(model_path(args.init))
     try:
         cfg = TrainConfig.load(args.config, device=args.device, out=args.out, data=args.data, init=init,
                                precision=args.precision)
@@ -190,10 +191,10 @@ def _train(args: argparse.Namespace) -> int:
 def _eval(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from bridge.server.worlds import DEFAULT_MODEL
+    from bridge.server.worlds import model_path
     from runtime.eval.evaluate import evaluate
 
-    model = DEFAULT_MODEL if args.world == "default" else Path(args.world)
+    model = model_path(args.world)
     teacher = args.teacher or (model.parent / "teacher" if (model.parent / "teacher").is_dir() else None)
     out = Path(args.out)
     report = evaluate(model, teacher, out, args.trajectories, args.frames, args.stability_minutes, args.gifs,
@@ -248,10 +249,10 @@ def _rollout(args: argparse.Namespace) -> int:
 def _export_onnx(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from bridge.server.worlds import DEFAULT_MODEL
+    from bridge.server.worlds import model_path
     from runtime.neural.onnx import export_onnx
 
-    model = DEFAULT_MODEL if args.model == "default" else Path(args.model)
+    model = model_path(args.model)
     if not (model / "config.yaml").is_file():
         raise UserError(f"{model}: not a model directory (no config.yaml)")
     out = Path(args.out) if args.out else model / ("onnx" if args.quantize is None else f"onnx-{args.quantize}")

@@ -30,15 +30,12 @@ from runtime.neural.autoencoder import Autoencoder, AutoencoderConfig
 from runtime.neural.dit import DiT, DiTConfig
 from runtime.neural.sampler import SamplerConfig
 from runtime.precision import DTYPES, torch_dtype
+from runtime.world import CheckpointError
 
 FORMAT_VERSION = 1
 CONFIG_FILE = "config.yaml"
 START_FRAMES_FILE = "start_frames.safetensors"
 _SAFETENSORS_DTYPES = {torch.float32: "F32", torch.bfloat16: "BF16", torch.float16: "F16", torch.uint8: "U8"}
-
-
-class CheckpointError(ValueError):
-    """A checkpoint directory is missing something or does not match its config."""
 
 
 @dataclass

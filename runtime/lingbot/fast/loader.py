@@ -27,16 +27,13 @@ import torch.nn as nn
 from safetensors import safe_open
 
 from runtime.lingbot.fast.config import DIT_INDEX, DIT_SINGLE
+from runtime.world import CheckpointError
 
 _SAFETENSORS_DTYPES = {
     "F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16,
     "I64": torch.int64, "I32": torch.int32, "I16": torch.int16, "I8": torch.int8, "U8": torch.uint8,
     "BOOL": torch.bool,
 }
-
-
-class CheckpointError(ValueError):
-    """The files do not match the architecture; the message names every offending tensor."""
 
 
 def shard_map(folder: Path) -> dict[str, Path]:
