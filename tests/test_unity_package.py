@@ -3,8 +3,9 @@
 - its plain C# core (Runtime/Core) compiled with mcs into a test program (Tests~/CoreTests) and run with mono
   against tests/vectors and against a real `worldbridge serve --world maze` daemon that this test starts, kills
   and restarts on the same port;
-- its Unity-facing scripts (Runtime, Editor, the sample, the EditMode tests) compiled against stand-ins of the
-  Unity API they use (Tests~/UnityStubs), with the legacy Input Manager and with the Input System;
+- its Unity-facing scripts (Runtime, Editor, the sample, the EditMode tests) compiled, as the asmdefs split them
+  (Runtime/Core on its own as WorldBridge.Core, with no Unity assembly), against stand-ins of the Unity API they
+  use (Tests~/UnityStubs), with the legacy Input Manager and with the Input System;
 - its layout: package.json, asmdefs, and a .meta with a unique GUID for every asset Unity imports.
 
 Needs Mono: `apt-get install mono-mcs mono-runtime` (as .ci/run does). Without it these tests fail, not skip.
@@ -143,8 +144,11 @@ def test_unity_scripts_compile_against_the_unity_api(tmp_path: Path) -> None:
     for variant, defines in (("legacy", []), ("inputsystem", ["-define:ENABLE_INPUT_SYSTEM;WORLDBRIDGE_INPUT_SYSTEM"])):
         out = tmp_path / variant
         out.mkdir()
-        ref = [f"-r:{stubs}", "-r:System.dll", "-r:System.Core.dll"]
-        runtime = mcs(out / "WorldBridge.Runtime.dll", sources("Runtime"), "-target:library", *ref, *defines)
+        system = ["-r:System.dll", "-r:System.Core.dll"]
+        core = mcs(out / "WorldBridge.Core.dll", sources("Runtime/Core"), "-target:library", *system)
+        ref = [f"-r:{stubs}", *system, f"-r:{core}"]
+        not_core = [s for s in sources("Runtime") if PKG / "Runtime" / "Core" not in Path(s).parents]
+        runtime = mcs(out / "WorldBridge.Runtime.dll", not_core, "-target:library", *ref, *defines)
         mcs(out / "WorldBridge.Editor.dll", sources("Editor"), "-target:library", *ref, f"-r:{runtime}", *defines)
         mcs(out / "WorldBridge.Samples.BasicScene.dll", sources("Samples~"), "-target:library", *ref, f"-r:{runtime}")
         tests = mcs(out / "WorldBridge.Tests.exe", sources("Tests") + sources("Tests~/UnityStubs/NUnitRunner"),
@@ -170,6 +174,11 @@ def test_package_layout() -> None:
     runtime = asmdefs["Runtime/WorldBridge.Runtime.asmdef"]
     editor = asmdefs["Editor/WorldBridge.Editor.asmdef"]
     tests = asmdefs["Tests/WorldBridge.Tests.asmdef"]
+    core = asmdefs["Runtime/Core/WorldBridge.Core.asmdef"]
+    sample = asmdefs["Samples~/BasicScene/WorldBridge.Samples.BasicScene.asmdef"]
+    assert core["name"] == "WorldBridge.Core" and core["noEngineReferences"] and not core["references"]
+    for asmdef in (runtime, editor, tests, sample):  # asmdef references are not transitive: each names the core
+        assert "WorldBridge.Core" in asmdef["references"], asmdef["name"]
     assert runtime["name"] == "WorldBridge.Runtime" and not runtime.get("includePlatforms")
     assert editor["includePlatforms"] == ["Editor"] and "WorldBridge.Runtime" in editor["references"]
     assert tests["includePlatforms"] == ["Editor"] and "WorldBridge.Runtime" in tests["references"]

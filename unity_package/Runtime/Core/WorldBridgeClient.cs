@@ -1,4 +1,4 @@
-// The WorldBridge client: one background thread owns the socket and does everything that touches it
+// The WorldBridge client: one background thread owns the connection and does everything that touches it
 // (connect, handshake, inputs, credits, frames, pings, reconnects), so the game thread never blocks.
 //
 //   var client = new WorldBridgeClient(new ClientOptions { Address = "tcp://127.0.0.1:5557" });
@@ -9,60 +9,19 @@
 //   client.Dispose();                             // bye, close, join the thread
 //
 // Events are raised on the client thread. A game loop should poll TryDequeueEvent instead (main-thread safe).
+//
+// This file is the caller's side: lifecycle, state, and the queues the client thread drains.
+// WorldBridgeClient.Session.cs is the client thread (sessions, handshake, credits, the protocol); it talks to
+// the daemon only through an ITransport (ZmtpTransport.cs unless another is given). FrameSlot.cs is the
+// latest-frame slot; ClientOptions.cs and ClientEvents.cs hold the public types around the client.
 using System;
 using System.Collections.Generic;
 using System.Diagnostics;
-using System.IO;
-using System.Net.Sockets;
 using System.Threading;
 
 namespace WorldBridge.Core
 {
-    public enum ClientState { Idle, Connecting, Connected, Reconnecting, Failed, Stopped }
-
-    public sealed class ClientOptions
-    {
-        /// <summary>tcp://HOST:PORT of the daemon.</summary>
-        public string Address = "tcp://127.0.0.1:5557";
-        /// <summary>What to ask for; Credits is overwritten with the Credits option below.</summary>
-        public HelloRequest Hello = new HelloRequest();
-        /// <summary>Frame credits kept outstanding (1-3 is right; more only adds latency).</summary>
-        public int Credits = 2;
-        /// <summary>Count the frames received since the last TryTakeFrame against the credits, so the daemon
-        /// makes at most Credits frames per frame taken: it idles while nobody takes frames.</summary>
-        public bool PaceToConsumer = false;
-        public double ConnectTimeoutS = 3, HandshakeTimeoutS = 10;
-        public double ReconnectMinDelayS = 0.25, ReconnectMaxDelayS = 4;
-        /// <summary>Send a ping when nothing was sent for this long (keeps the session from expiring).</summary>
-        public double KeepAliveS = 5;
-        /// <summary>Reconnect when nothing arrived for this long (the daemon PINGs every 10 s).</summary>
-        public double SilenceTimeoutS = 30;
-        /// <summary>How long a blocking read or write in the middle of a message may take.</summary>
-        public int IoTimeoutMs = 5000;
-        public int StopTimeoutMs = 2000;
-        /// <summary>Where the thread sleeps waiting for data; also the worst extra delay before an input is sent.</summary>
-        public int PollMicroseconds = 1000;
-        /// <summary>Diagnostics (called on the client thread).</summary>
-        public Action<string> Log;
-    }
-
-    public enum ClientEventKind { Connected, Disconnected, Error, ResetOk, Pong, RecordOk, RecordDone }
-
-    /// <summary>Something that happened on the client thread, for the game thread to handle (TryDequeueEvent).</summary>
-    public struct ClientEvent
-    {
-        public ClientEventKind Kind;
-        public Welcome Welcome;    // Connected
-        public ServerError Error;  // Error
-        public string Reason;      // Disconnected
-        public ResetOk ResetOk;
-        public Pong Pong;
-        public double RoundTripMs; // Pong
-        public RecordOk RecordOk;
-        public RecordDone RecordDone;
-    }
-
-    public sealed class WorldBridgeClient : IDisposable
+    public sealed partial class WorldBridgeClient : IDisposable
     {
         public const string Version = "0.1.0";
 
@@ -73,12 +32,10 @@ namespace WorldBridge.Core
         public static double Now { get { return Stopwatch.GetTimestamp() * TickSeconds; } }
 
         readonly ClientOptions _opt;
-        readonly string _host;
-        readonly int _port;
+        readonly ITransport _transport; // closed from Stop() only as a last resort when the thread does not finish
         readonly ManualResetEvent _stopEvent = new ManualResetEvent(false);
         Thread _thread;
         volatile bool _stopRequested;
-        volatile TcpClient _tcp; // closed from Stop() only as a last resort when the thread does not finish
 
         // ---- shared with callers (guarded by _lock)
         readonly object _lock = new object();
@@ -96,25 +53,12 @@ namespace WorldBridge.Core
         volatile bool _recording;
         long _recordDropped;
 
-        // ---- latest-frame slot (guarded by _slotLock)
-        readonly object _slotLock = new object();
-        readonly FrameHeader _slotHeader = new FrameHeader();
-        byte[] _slotPixels;
-        int _slotLength;
-        bool _slotFull;
-        int _sinceTake; // frames received since the last TryTakeFrame
+        readonly MsgPackWriter _writer2 = new MsgPackWriter(128); // caller-side, used under _lock only
 
-        // ---- thread-owned
-        ZmtpConnection _conn;
-        readonly ZmtpMessage _rx = new ZmtpMessage();
-        readonly FrameHeader _rxHeader = new FrameHeader();
-        readonly MsgPackReader _reader = new MsgPackReader();
-        readonly MsgPackWriter _writer = new MsgPackWriter(512);
-        int _outstanding;
-        long _seq;
-        double _lastSend, _lastReceive, _lastHelloT = -1, _rehelloAt;
-        long _lastBytes;
-        bool _byeSent, _welcomed;
+        // ---- the newest frame, between the client thread and TryTakeFrame
+        readonly FrameSlot _slot = new FrameSlot();
+
+        // (the client thread's own fields are in WorldBridgeClient.Session.cs)
 
         // ---- stats (guarded by _statsLock)
         readonly object _statsLock = new object();
@@ -126,7 +70,7 @@ namespace WorldBridge.Core
         volatile Welcome _welcome;
         volatile ServerError _lastError;
         volatile string _lastDisconnect = "";
-        long _framesReceived, _framesDropped, _framesTaken, _inputsSent, _sessions, _pings, _pingsBase;
+        long _framesReceived, _framesDropped, _framesTaken, _inputsSent, _sessions, _pings;
 
         /// <summary>Raised on the client thread.</summary>
         public event Action<Welcome> Connected;
@@ -136,10 +80,16 @@ namespace WorldBridge.Core
         public event Action<FrameHeader> FrameReceived;
         public event Action<ClientState> StateChanged;
 
-        public WorldBridgeClient(ClientOptions options)
+        /// <summary>A client that connects over TCP to options.Address (a ZmtpTransport). Throws ArgumentException
+        /// when the address is not tcp://HOST:PORT.</summary>
+        public WorldBridgeClient(ClientOptions options) : this(options, null) { }
+
+        /// <summary>A client that talks to the daemon through `transport` (null: a ZmtpTransport to
+        /// options.Address). The client thread connects and closes it; give each client its own.</summary>
+        public WorldBridgeClient(ClientOptions options, ITransport transport)
         {
             _opt = options ?? new ClientOptions();
-            ParseAddress(_opt.Address, out _host, out _port);
+            _transport = transport ?? new ZmtpTransport(_opt.Address);
         }
 
         public ClientOptions Options { get { return _opt; } }
@@ -205,8 +155,8 @@ namespace WorldBridge.Core
             _thread.Start();
         }
 
-        /// <summary>Say bye, close the socket and join the thread (at most StopTimeoutMs, then the socket is
-        /// closed under it). Safe to call twice and from any thread.</summary>
+        /// <summary>Say bye, close the connection and join the thread (at most StopTimeoutMs, then the transport
+        /// is closed under it). Safe to call twice and from any thread.</summary>
         public void Stop()
         {
             _stopRequested = true;
@@ -214,8 +164,7 @@ namespace WorldBridge.Core
             var t = _thread;
             if (t != null && t != Thread.CurrentThread && !t.Join(_opt.StopTimeoutMs))
             {
-                var tcp = _tcp;
-                if (tcp != null) tcp.Close(); // unblocks a read or write stuck on a dead peer
+                _transport.Close(); // unblocks a read or write stuck on a dead peer
                 t.Join(1000);
             }
             lock (Live) Live.Remove(this);
@@ -322,8 +271,6 @@ namespace WorldBridge.Core
             }
         }
 
-        readonly MsgPackWriter _writer2 = new MsgPackWriter(128); // caller-side, used under _lock only
-
         /// <summary>Start a new episode from an image (worlds with the "start_image" capability).
         /// `pixels` is copied.</summary>
         public void Reset(long seed, CameraPose? pose, ImageSpec image, byte[] pixels, int length)
@@ -362,18 +309,7 @@ namespace WorldBridge.Core
         /// `length` is the number of valid bytes (jpeg).</summary>
         public bool TryTakeFrame(FrameHeader header, ref byte[] pixels, out int length)
         {
-            lock (_slotLock)
-            {
-                length = 0;
-                if (!_slotFull) return false;
-                header.CopyFrom(_slotHeader);
-                var mine = _slotPixels;
-                _slotPixels = pixels;
-                pixels = mine;
-                length = _slotLength;
-                _slotFull = false;
-                _sinceTake = 0;
-            }
+            if (!_slot.TryTake(header, ref pixels, out length)) return false;
             Interlocked.Increment(ref _framesTaken);
             return true;
         }
@@ -387,425 +323,6 @@ namespace WorldBridge.Core
                 e = _events.Dequeue();
                 return true;
             }
-        }
-
-        // ---------------------------------------------------------------------------------- client thread
-
-        void Run()
-        {
-            double delay = _opt.ReconnectMinDelayS;
-            try
-            {
-                while (!_stopRequested)
-                {
-                    SetState(Sessions == 0 ? ClientState.Connecting : ClientState.Reconnecting);
-                    _welcomed = false;
-                    string reason;
-                    try
-                    {
-                        Connect();
-                        Session();
-                        reason = _stopRequested ? "stopped" : _lastDisconnect;
-                    }
-                    catch (Exception e)
-                    {
-                        if (e is ThreadAbortException) throw;
-                        reason = Describe(e);
-                    }
-                    finally
-                    {
-                        CloseSocket();
-                    }
-                    if (_welcomed) { Disconnect(reason); delay = _opt.ReconnectMinDelayS; }
-                    else _lastDisconnect = reason;
-                    if (_stopRequested || State == ClientState.Failed) break;
-                    Log("reconnecting in " + delay.ToString("0.00") + " s (" + reason + ")");
-                    if (_stopEvent.WaitOne(TimeSpan.FromSeconds(delay))) break;
-                    delay = Math.Min(_opt.ReconnectMaxDelayS, delay * 2);
-                }
-            }
-            catch (ThreadAbortException)
-            {
-                // domain unload: nothing left to do
-            }
-            catch (Exception e)
-            {
-                Log("client thread failed: " + e);
-            }
-            finally
-            {
-                CloseSocket();
-                _welcome = null;
-                if (State != ClientState.Failed) SetState(ClientState.Stopped);
-                lock (Live) Live.Remove(this);
-            }
-        }
-
-        void Connect()
-        {
-            var tcp = new TcpClient();
-            _tcp = tcp;
-            tcp.NoDelay = true;
-            var ar = tcp.BeginConnect(_host, _port, null, null);
-            int which = WaitHandle.WaitAny(new WaitHandle[] { ar.AsyncWaitHandle, _stopEvent },
-                                           TimeSpan.FromSeconds(_opt.ConnectTimeoutS));
-            if (which != 0)
-            {
-                if (which == WaitHandle.WaitTimeout) throw new TimeoutException("connect to " + _opt.Address + " timed out");
-                throw new OperationCanceledException("stopped");
-            }
-            tcp.EndConnect(ar);
-            var stream = tcp.GetStream();
-            stream.ReadTimeout = _opt.IoTimeoutMs;
-            stream.WriteTimeout = _opt.IoTimeoutMs;
-            _conn = new ZmtpConnection(stream, tcp.Client);
-            _conn.Handshake("DEALER");
-        }
-
-        // One connection's sessions, until the connection ends (bye, an error that needs a new connection) or Stop.
-        // Sets _welcomed once a welcome arrived.
-        void Session()
-        {
-            _byeSent = false;
-            SendHello();
-            double deadline = Now + _opt.HandshakeTimeoutS;
-            _lastReceive = Now;
-            _lastBytes = _conn.BytesReceived;
-            while (true)
-            {
-                if (_stopRequested)
-                {
-                    if (_welcomed) SayBye();
-                    return;
-                }
-                if (_rehelloAt > 0 && Now >= _rehelloAt) SendHello();
-                if (!_welcomed && Now > deadline) throw new TimeoutException("no welcome within " + _opt.HandshakeTimeoutS + " s");
-                if (_welcome != null) SendPending();
-                if (_conn.Poll(_opt.PollMicroseconds))
-                {
-                    for (int i = 0; i < 16; i++)
-                    {
-                        bool message = _conn.Receive(_rx);
-                        Interlocked.Exchange(ref _pings, _pingsBase + _conn.PingsAnswered);
-                        if (message && !Handle()) return;
-                        if (!_conn.Poll(0)) break;
-                    }
-                }
-                double now = Now;
-                if (_conn.BytesReceived != _lastBytes) { _lastBytes = _conn.BytesReceived; _lastReceive = now; }
-                else if (now - _lastReceive > _opt.SilenceTimeoutS)
-                    throw new TimeoutException("nothing from the daemon for " + _opt.SilenceTimeoutS + " s");
-            }
-        }
-
-        void SendHello()
-        {
-            var h = _opt.Hello;
-            h.Credits = Math.Max(0, _opt.Credits);
-            _writer.Clear();
-            Protocol.WriteHello(_writer, h);
-            Send(_writer);
-            _outstanding = h.Credits;
-            _lastHelloT = Now;
-            _rehelloAt = 0;
-            _welcome = null;
-        }
-
-        void Send(MsgPackWriter w) { _conn.Send(w.Buffer, w.Length); _lastSend = Now; }
-
-        void SendPending()
-        {
-            // control messages (reset, ping, raw) in the order they were queued
-            while (true)
-            {
-                KeyValuePair<byte[], byte[]> m;
-                lock (_lock)
-                {
-                    if (_control.Count == 0) break;
-                    m = _control.Dequeue();
-                }
-                if (m.Value != null) _conn.Send(m.Key, m.Key.Length, m.Value, 0, m.Value.Length);
-                else _conn.Send(m.Key, m.Key.Length);
-                _lastSend = Now;
-            }
-
-            // inputs with recorded frames, in order, before the newest plain input
-            while (true)
-            {
-                Recorded r;
-                lock (_lock)
-                {
-                    if (_recorded.Count == 0) break;
-                    r = _recorded.Dequeue();
-                }
-                _writer.Clear();
-                Protocol.WriteInput(_writer, ++_seq, r.T, ref r.Input);
-                _conn.Send(_writer.Buffer, _writer.Length, r.Pixels, 0, r.Pixels.Length);
-                _lastSend = Now;
-                Interlocked.Increment(ref _inputsSent);
-            }
-
-            InputState input = default(InputState);
-            double t = 0;
-            bool send = false;
-            lock (_lock)
-            {
-                if (_hasPendingInput)
-                {
-                    input = _pendingInput;
-                    t = _pendingInputT;
-                    _hasPendingInput = false;
-                    send = true;
-                }
-            }
-            if (send)
-            {
-                _writer.Clear();
-                Protocol.WriteInput(_writer, ++_seq, t, ref input);
-                Send(_writer);
-                Interlocked.Increment(ref _inputsSent);
-            }
-
-            var w = _welcome;
-            int target = Math.Min(_opt.Credits, w != null ? w.Limits.MaxCredits : 16);
-            int pending = _outstanding;
-            if (_opt.PaceToConsumer)
-            {
-                lock (_slotLock) pending += _sinceTake; // received but not yet consumed (taken or replaced)
-            }
-            if (pending < target)
-            {
-                _writer.Clear();
-                Protocol.WriteCredit(_writer, target - pending);
-                Send(_writer);
-                _outstanding += target - pending;
-            }
-
-            if (Now - _lastSend > _opt.KeepAliveS)
-            {
-                _writer.Clear();
-                Protocol.WritePing(_writer, Now);
-                Send(_writer);
-            }
-        }
-
-        // Handle the message in _rx. Returns false when the session is over (bye, or an error that ends it
-        // and needs a new connection).
-        bool Handle()
-        {
-            byte[] map = _rx.Frames[0];
-            int len = _rx.Lengths[0];
-            MessageKind kind;
-            try
-            {
-                kind = Protocol.ReadKind(_reader, map, len);
-                switch (kind)
-                {
-                    case MessageKind.Frame:
-                        Protocol.ReadFrame(_reader, map, len, _rxHeader);
-                        OnFrame();
-                        return true;
-                    case MessageKind.Welcome:
-                        OnWelcome(Protocol.ReadWelcome(map, len));
-                        return true;
-                    case MessageKind.Error:
-                        return OnError(Protocol.ReadError(map, len));
-                    case MessageKind.Pong:
-                    {
-                        var p = Protocol.ReadPong(map, len);
-                        double rtt = (Now - p.T) * 1e3;
-                        lock (_statsLock) _rttMs = rtt;
-                        Enqueue(new ClientEvent { Kind = ClientEventKind.Pong, Pong = p, RoundTripMs = rtt });
-                        return true;
-                    }
-                    case MessageKind.ResetOk:
-                        Enqueue(new ClientEvent { Kind = ClientEventKind.ResetOk, ResetOk = Protocol.ReadResetOk(map, len) });
-                        return true;
-                    case MessageKind.RecordOk:
-                        _recording = true;
-                        Enqueue(new ClientEvent { Kind = ClientEventKind.RecordOk, RecordOk = Protocol.ReadRecordOk(map, len) });
-                        return true;
-                    case MessageKind.RecordDone:
-                        _recording = false;
-                        Enqueue(new ClientEvent { Kind = ClientEventKind.RecordDone, RecordDone = Protocol.ReadRecordDone(map, len) });
-                        return true;
-                    case MessageKind.Bye:
-                        _lastDisconnect = _byeSent ? "bye" : "the daemon closed the session (bye)";
-                        return false;
-                    default:
-                        Log("ignoring a message of unknown type " + Protocol.ReadTypeName(map, len));
-                        return true;
-                }
-            }
-            catch (MsgPackException e)
-            {
-                // A daemon bug or a newer major version: report it, keep the connection.
-                Report(new ServerError(0, "client_decode", "could not decode a message from the daemon: " + e.Message));
-                return true;
-            }
-        }
-
-        void OnWelcome(Welcome w)
-        {
-            if (w.Major != Protocol.Major)
-            {
-                Report(new ServerError(426, "version", "daemon speaks protocol " + w.Major + "." + w.Minor + ", client " + Protocol.Major + "." + Protocol.Minor));
-                SetState(ClientState.Failed);
-                throw new IOException("incompatible protocol version");
-            }
-            lock (_lock)
-            {
-                _pendingInput.LookYaw = 0; _pendingInput.LookPitch = 0; // no jump from motion made while away
-                _recorded.Clear(); // a new session records nothing until asked
-            }
-            _recording = false;
-            _welcome = w;
-            _welcomed = true;
-            Interlocked.Increment(ref _sessions);
-            Log("connected: session " + w.Session + ", world " + w.World + ", " + w.Width + "x" + w.Height + " " + Protocol.Name(w.Format));
-            SetState(ClientState.Connected);
-            Enqueue(new ClientEvent { Kind = ClientEventKind.Connected, Welcome = w });
-            Raise(Connected, w);
-        }
-
-        void OnFrame()
-        {
-            var h = _rxHeader;
-            _outstanding = Math.Max(0, _outstanding - 1);
-            int expected = h.ExpectedPayloadBytes;
-            if (_rx.Count != 2 || (expected >= 0 && _rx.Lengths[1] != expected))
-            {
-                Report(new ServerError(0, "client_decode", "frame " + h.Seq + " has " + (_rx.Count == 2 ? _rx.Lengths[1] + " pixel bytes, expected " + expected : "no pixel frame")));
-                return;
-            }
-            double now = Now;
-            lock (_slotLock)
-            {
-                if (_slotFull) Interlocked.Increment(ref _framesDropped);
-                _rx.SwapFrame(1, ref _slotPixels);
-                _slotLength = _rx.Lengths[1];
-                _slotHeader.CopyFrom(h);
-                _slotFull = true;
-                _sinceTake++;
-            }
-            Interlocked.Increment(ref _framesReceived);
-            lock (_statsLock)
-            {
-                if (h.InputSeq >= 0)
-                {
-                    _latencyMs = (now - h.InputT) * 1e3;
-                    _latencyAvgMs = double.IsNaN(_latencyAvgMs) ? _latencyMs : 0.9 * _latencyAvgMs + 0.1 * _latencyMs;
-                }
-                _arrivals[_arrivalIndex] = now;
-                _arrivalIndex = (_arrivalIndex + 1) % _arrivals.Length;
-            }
-            Raise(FrameReceived, h);
-        }
-
-        bool OnError(ServerError e)
-        {
-            Report(e);
-            if (e.EndsSession && e.Code != 408 && e.Code != 409) _lastDisconnect = "error " + e;
-            if (e.IsPermanent)
-            {
-                SetState(ClientState.Failed); // a wrong token or protocol version: retrying cannot help
-                return false;
-            }
-            if (e.Code == 408 || e.Code == 409)
-            {
-                // the session expired or is gone: start a new one on this connection (at most once a second)
-                _rehelloAt = Math.Max(Now, _lastHelloT + 1.0);
-                return true;
-            }
-            if (e.Code == 503) return false; // full or shutting down: reconnect with backoff
-            return true;                      // 400, 404, 413, 422, 500: the session goes on
-        }
-
-        void SayBye()
-        {
-            try
-            {
-                _writer.Clear();
-                Protocol.WriteBye(_writer);
-                Send(_writer);
-                _byeSent = true;
-                // Read until the reply so the close is orderly (closing with unread data would reset the
-                // connection and could lose the bye on its way).
-                double deadline = Now + 0.3;
-                while (Now < deadline)
-                {
-                    if (!_conn.Poll(10000) || !_conn.Receive(_rx)) continue;
-                    if (Protocol.ReadKind(_reader, _rx.Frames[0], _rx.Lengths[0]) == MessageKind.Bye) break;
-                }
-            }
-            catch (Exception e)
-            {
-                Log("bye: " + Describe(e));
-            }
-        }
-
-        void Disconnect(string reason)
-        {
-            _welcome = null;
-            _lastDisconnect = reason;
-            Log("disconnected: " + reason);
-            Enqueue(new ClientEvent { Kind = ClientEventKind.Disconnected, Reason = reason });
-            Raise(Disconnected, reason);
-        }
-
-        void CloseSocket()
-        {
-            var tcp = _tcp;
-            _tcp = null;
-            if (_conn != null) _pingsBase += _conn.PingsAnswered;
-            _conn = null;
-            if (tcp != null) tcp.Close();
-        }
-
-        void Report(ServerError e)
-        {
-            _lastError = e;
-            Log("error " + e);
-            Enqueue(new ClientEvent { Kind = ClientEventKind.Error, Error = e });
-            Raise(ErrorReceived, e);
-        }
-
-        void Enqueue(ClientEvent e)
-        {
-            lock (_lock)
-            {
-                if (_events.Count >= MaxEvents) _events.Dequeue();
-                _events.Enqueue(e);
-            }
-        }
-
-        void SetState(ClientState s)
-        {
-            if (_state == (int)s) return;
-            _state = (int)s;
-            Raise(StateChanged, s);
-        }
-
-        void Raise<T>(Action<T> handler, T arg)
-        {
-            if (handler == null) return;
-            try { handler(arg); }
-            catch (Exception e) { Log("event handler threw: " + e); }
-        }
-
-        void Log(string message)
-        {
-            var log = _opt.Log;
-            if (log == null) return;
-            try { log(message); } catch { }
-        }
-
-        static string Describe(Exception e)
-        {
-            if (e is EndOfStreamException) return "connection closed by the daemon";
-            var se = e as SocketException ?? e.InnerException as SocketException;
-            if (se != null) return "socket: " + se.SocketErrorCode + " (" + se.Message + ")";
-            return e.GetType().Name + ": " + e.Message;
         }
 
         /// <summary>"tcp://HOST:PORT" (also "HOST:PORT", "[::1]:PORT").</summary>

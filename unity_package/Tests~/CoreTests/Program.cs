@@ -1,6 +1,7 @@
 // Plain C# tests of WorldBridge.Core, run outside Unity by tests/test_unity_package.py:
 //
 //   mono CoreTests.exe vectors DIR      byte-exact protocol vectors (tests/vectors) + msgpack/ZMTP edge cases
+//                                       + the client over an in-memory ITransport
 //   mono CoreTests.exe live ADDRESS     against a real daemon; prints "ACTION kill" / "ACTION start" and waits
 //                                       for a line on stdin after each, so the caller can restart the daemon
 //
@@ -40,6 +41,7 @@ namespace WorldBridge.CoreTests
                 VectorTests.Dir = args[1];
                 RunAll(typeof(VectorTests));
                 RunAll(typeof(EdgeTests));
+                RunAll(typeof(TransportTests));
             }
             else
             {
