@@ -12,8 +12,10 @@ os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 
 import numpy as np  # noqa: E402
 import pygame  # noqa: E402
+from lockstep import lockstep  # noqa: E402
 from PIL import Image  # noqa: E402
 
+from bridge.client.client import Client  # noqa: E402
 from bridge.protocol.poses import to_canonical  # noqa: E402
 from bridge.tools.play import ARROW_DEG_PER_S, Hud, controls, play  # noqa: E402
 from runtime.camera import yaw_pitch_from_c2w  # noqa: E402
@@ -78,6 +80,30 @@ def test_play_walks_turns_and_takes_a_screenshot(maze_daemon, tmp_path, capsys):
         assert im.size == (96, 64)
     assert f"screenshot saved to {shot}" in capsys.readouterr().out
     assert "daemon_exit_code" not in out  # --connect: the daemon is not ours to stop
+
+
+def test_play_starts_from_its_seed_and_r_takes_the_next(maze_daemon, tmp_path):
+    """The welcome carries no seed: play's episodes come from the seed its hello asked for, then seed + 1."""
+    seen = {}
+
+    def script(n, frame):
+        if frame is not None:
+            seen[n - 1] = frame
+        if n == 2:
+            pygame.event.post(pygame.event.Event(pygame.KEYDOWN, key=pygame.K_r, mod=0, unicode="", scancode=0))
+
+    out = play(connect=maze_daemon.address, width=32, height=32, seed=5, max_frames=4, hook=script,
+               screenshot_dir=tmp_path)
+    assert seen[1].header["episode"] + 1 == seen[2].header["episode"]
+
+    def start_frame(seed):  # a fresh session's first frame, standing still
+        with Client(maze_daemon.address, width=32, height=32, seed=seed) as c:
+            return lockstep(c, 1)[0].image
+
+    assert not np.array_equal(start_frame(6), start_frame(1))  # the seeds start in different places
+    np.testing.assert_array_equal(seen[0].image, start_frame(5))  # the hello's seed
+    np.testing.assert_array_equal(seen[2].image, start_frame(6))  # R: that seed + 1 (not 1, from no seed at all)
+    assert out["seed"] == 6
 
 
 def test_play_command_starts_and_stops_its_daemon(tmp_path):

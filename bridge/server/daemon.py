@@ -8,6 +8,10 @@ Two threads:
   inproc socket (ZeroMQ sockets are not thread-safe, so only one thread touches the ROUTER).
 
 A session is stepped only against a credit and never twice at once, so nothing queues anywhere.
+
+Every read and write of a session's mutable fields happens under `self._lock` (see bridge/server/session.py).
+The stepping thread takes what a step needs as a Job (under the lock), steps, resets and encodes from the Job
+and the session's fixed handshake fields without the lock, and writes back (frame_seq, in_flight) under it.
 """
 
 from __future__ import annotations
@@ -237,9 +241,10 @@ class Daemon:
                 row_order, msg["jpeg_quality"], credits=msg["credits"], reset=PendingReset(msg["seed"], reply=False),
             )
             self._sessions[identity] = session
+            count = len(self._sessions)
             self._lock.notify_all()
         log.info("session %s opened: %s engine=%s %dx%d %s (%d sessions)", session.sid, session.client,
-                 session.engine, width, height, session.format, len(self._sessions))
+                 session.engine, width, height, session.format, count)
         self._send(identity, protocol.welcome(session.sid, self.world.name, width, height, session.format,
                                               row_order, session.jpeg_quality, self.fov_deg,
                                               [*self.world.capabilities, "jpeg",
@@ -328,9 +333,7 @@ class Daemon:
                         self._step(jobs)
                     except Exception as e:  # last resort: a bug must not stop every session's frames
                         log.exception("stepping failed")
-                        with self._lock:
-                            for job in jobs:
-                                job.session.in_flight = False
+                        self._finish(jobs)
                         for job in jobs:
                             self._push(job.session, protocol.error(ErrorCode.WORLD_ERROR, f"step failed: {e}"))
         finally:
@@ -344,7 +347,7 @@ class Daemon:
         started, everything = time.monotonic(), jobs
         for job in jobs:
             if job.reset is not None:
-                self._reset_world(job.session, job.reset)
+                self._reset_world(job)
         jobs = [job for job in jobs if job.action is not None]
         try:
             frames = self.world.step({job.session.identity: job.action for job in jobs}) if jobs else {}
@@ -357,12 +360,18 @@ class Daemon:
                 continue
             try:
                 self._emit(job, frame, started, step_ms)
-                job.session.frame_seq += 1
+                job.emitted = True
             except Exception as e:  # a frame this client's format cannot hold: only this client hears of it
                 log.exception("failed encoding a frame of session %s", job.session.sid)
                 self._push(job.session, protocol.error(ErrorCode.WORLD_ERROR, f"frame encoding failed: {e}"))
+        self._finish(everything)
+
+    def _finish(self, jobs: list[Job]) -> None:
+        """Write a batch's results back into its sessions (under the lock) and free them for the next step."""
         with self._lock:
-            for job in everything:
+            for job in jobs:
+                if job.emitted:
+                    job.session.frame_seq += 1
                 job.session.in_flight = False
             self._lock.notify_all()
 
@@ -380,7 +389,8 @@ class Daemon:
                     s.reset = s.reset or PendingReset(0)
         return frames
 
-    def _reset_world(self, s: Session, reset: PendingReset) -> None:
+    def _reset_world(self, job: Job) -> None:
+        s, reset = job.session, job.reset
         try:
             self.world.reset(s.identity, reset.seed, s.width, s.height, reset.pose, reset.image)
         except Exception as e:
@@ -391,8 +401,7 @@ class Daemon:
             except Exception:  # no episode at all: this session's steps fail and say so, others go on
                 log.exception("world failed resetting session %s from seed 0", s.sid)
         if reset.reply:
-            s.episode += 1
-            self._push(s, protocol.reset_ok(s.episode, reset.seed))
+            self._push(s, protocol.reset_ok(job.episode, reset.seed))
 
     def _emit(self, job: Job, frame: Frame, started: float, step_ms: float) -> None:
         s = job.session
@@ -406,7 +415,7 @@ class Daemon:
         queue_ms = max(0.0, (started - job.input_arrived) * 1e3) if job.input_seq >= 0 else 0.0
         h, w = frame.pixels.shape[:2]
         header = protocol.frame(
-            s.frame_seq, job.input_seq, job.input_t, s.episode, w, h, s.format, s.row_order,
+            job.frame_seq, job.input_seq, job.input_t, job.episode, w, h, s.format, s.row_order,
             s.wire_pose(frame.pose), {"queue_ms": queue_ms, "step_ms": step_ms, "encode_ms": encode_ms},
         )
         self._push(s, header, pixels)
@@ -422,7 +431,8 @@ class Daemon:
 
 @dataclass
 class Job:
-    """One session's share of a batch, snapshotted under the lock so the socket thread can go on."""
+    """One session's share of a batch, snapshotted under the lock so the socket thread can go on: the stepping
+    thread reads this (and the session's fixed handshake fields), never the session's mutable fields without it."""
 
     session: Session
     reset: PendingReset | None
@@ -430,13 +440,19 @@ class Job:
     input_seq: int
     input_t: float
     input_arrived: float
+    episode: int  # the episode its frame (and reset_ok) belongs to, counting this job's reset
+    frame_seq: int  # its frame's seq; the session's counter advances in Daemon._finish once the frame is sent
+    emitted: bool = False  # its frame was handed to the socket thread
 
     @staticmethod
     def take(s: Session) -> Job:
+        """Take a session's work for one step (lock held); it stays in flight until Daemon._finish."""
         s.in_flight = True
         reset, s.reset = s.reset, None
+        if reset is not None and reset.reply:
+            s.episode += 1  # a reset that answers reset_ok starts a new episode number, even if the world fails
         action = None
         if s.credits > 0:
             s.credits -= 1
             action = s.take_action()
-        return Job(s, reset, action, s.input_seq, s.input_t, s.input_arrived)
+        return Job(s, reset, action, s.input_seq, s.input_t, s.input_arrived, s.episode, s.frame_seq)

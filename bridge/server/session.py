@@ -1,7 +1,12 @@
 """One client session: what the handshake agreed, the newest input, credits, and pending episode changes.
 
-Sessions are plain state, shared between the socket thread (which writes inputs and credits) and the stepping
-thread (which consumes them); the daemon guards every access with one lock.
+Sessions are plain state, shared between the daemon's socket thread (which writes inputs, credits, resets) and its
+stepping thread (which consumes them). The fields fall in two groups:
+- the handshake's (identity, sid, client, engine, width, height, format, row_order, jpeg_quality) are set when
+  the session is made and never written again, so either thread reads them (and encode(), wire_pose()) freely;
+- every other field is read and written only under the daemon's one lock. The stepping thread snapshots what a
+  step needs into a Job (bridge/server/daemon.py) under the lock, steps and encodes from that without it, and
+  writes its results (frame_seq, in_flight) back under the lock.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ class PendingReset:
 
 @dataclass
 class Session:
+    # fixed by the handshake: read by both threads without the lock
     identity: bytes  # ZeroMQ routing id
     sid: str
     client: str
@@ -38,6 +44,7 @@ class Session:
     format: str
     row_order: str
     jpeg_quality: int
+    # mutable: only under the daemon's lock
     credits: int = 0
     episode: int = 0
     frame_seq: int = 0

@@ -129,7 +129,8 @@ def session(client: Client, *, fps: float = FPS, scale: int | None = None,
         held: set[str] = set()
         mouse = [0.0, 0.0]
         shots: list[str] = []
-        frames, seed, last_input = 0, int(client.welcome.get("seed", 0) or 0), time.monotonic()
+        # the first episode's seed is the one this client's hello asked for (welcome does not repeat it)
+        frames, seed, last_input = 0, int(client.hello["seed"]), time.monotonic()
         frame: FrameMsg | None = None
         # Paced: one credit per input, so each frame answers the newest input (lowest latency). Unpaced: one
         # more in flight, so the world never waits for this loop.
@@ -156,8 +157,9 @@ def session(client: Client, *, fps: float = FPS, scale: int | None = None,
                     elif name == "tab":
                         grabbed = _grab(pygame, not grabbed)
                     elif name == "r":
-                        seed += 1
-                        client.reset(seed)  # frames it skips only shorten the unpaced pipeline: no stall
+                        # the next seed, as reset_ok confirms it; the frames this skips only shorten the
+                        # unpaced pipeline: no stall
+                        seed = client.reset(seed + 1)["seed"]
                     else:
                         held.add(name)
                 elif ev.type == pygame.KEYUP:
@@ -186,8 +188,9 @@ def session(client: Client, *, fps: float = FPS, scale: int | None = None,
                 hud.say(f"screenshot saved: {path}", now)
                 say(f"worldbridge: screenshot saved to {path}")
             _draw(pygame, screen, font, frame.image, scale, hud.lines(now))
-        return {"world": hud.world, "frames": frames, "width": w, "height": h, "fps": round(hud.fps, 1),
-                "latency_ms": round(hud.latency_ms, 2), "screenshots": shots, "hud": hud.lines(time.monotonic())}
+        return {"world": hud.world, "frames": frames, "width": w, "height": h, "seed": seed,
+                "fps": round(hud.fps, 1), "latency_ms": round(hud.latency_ms, 2), "screenshots": shots,
+                "hud": hud.lines(time.monotonic())}
     finally:
         pygame.quit()
 
@@ -217,11 +220,12 @@ def _draw(pygame, screen, font, image: np.ndarray, scale: int, lines: list[str])
 
 
 def play(world: str | None = None, connect: str | None = None, *, width: int = 256, height: int = 256,
-         token: str = "", serve_args: tuple[str, ...] = (), **kwargs) -> dict:
-    """Open the world (starting a daemon for --world) and run the window; the daemon stops when it closes."""
+         token: str = "", seed: int = 0, serve_args: tuple[str, ...] = (), **kwargs) -> dict:
+    """Open the world (starting a daemon for --world) and run the window; the daemon stops when it closes.
+    `seed`: the first episode's; R starts the next one with seed + 1 (the summary's "seed": the last episode's)."""
     from bridge.tools.connect import open_world
 
-    with open_world(world, connect, width=width, height=height, name="play", token=token,
+    with open_world(world, connect, width=width, height=height, name="play", token=token, seed=seed,
                     serve_args=serve_args) as conn:
         try:
             summary = session(conn.client, **kwargs)
