@@ -1,0 +1,245 @@
+"""The three training stages (what each one learns: runtime/training/trainer.py's docstring): their losses, the
+student's self-rollouts, and the latents the autoencoder makes for the other two. Each stage function trains its
+model through the shared loop (Context.trainer -> runtime.training.trainer.Trainer) and returns it."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import torch
+import torch.nn.functional as F
+
+from runtime.eval.metrics import psnr
+from runtime.neural.autoencoder import Autoencoder, from_uint8
+from runtime.neural.checkpoint import ModelConfig
+from runtime.neural.dit import DiT
+from runtime.neural.generate import commit
+from runtime.neural.kv_cache import KVCache
+from runtime.neural.sampler import sample, timesteps
+from runtime.precision import torch_dtype
+
+if TYPE_CHECKING:  # the trainer imports the stages; at run time they only get its objects
+    from runtime.training.trainer import Context, Episodes
+
+
+def clip_indices(T: int, length: int, sinks: int, batch: int, g: torch.Generator) -> torch.Tensor:
+    """(batch, length) frame indices shaped like the KV cache at generation time: half the clips are an
+    episode's first `length` frames (the cache filling up), half are its first `sinks` frames followed by
+    consecutive frames from later on (the cache once the window has rolled)."""
+    idx = torch.arange(length).repeat(batch, 1)
+    start = torch.randint(sinks, T - (length - sinks) + 1, (batch,), generator=g)
+    rolled = torch.rand(batch, generator=g) < 0.5
+    idx[rolled, sinks:] = start[rolled, None] + torch.arange(length - sinks)
+    return idx
+
+
+def train_autoencoder(
+    ctx: Context, mcfg: ModelConfig, ae: Autoencoder, train: Episodes, held: Episodes, progress=None
+) -> Autoencoder:
+    frames = train.frames.flatten(0, 1)  # (N, 3, H, W) uint8
+    trainer = ctx.trainer("autoencoder", ae.to(ctx.device, memory_format=torch.channels_last))
+
+    def loss_fn(g: torch.Generator) -> dict[str, torch.Tensor]:
+        stage = trainer.stage
+        idx = torch.randint(0, len(frames), (stage.batch,), generator=g)
+        H, W = frames.shape[-2:]
+        c, d = min(stage.crop or H, H, W), ae.cfg.downsample  # crops aligned to the latent grid
+        top = int(torch.randint(0, (H - c) // d + 1, (1,), generator=g)) * d
+        left = int(torch.randint(0, (W - c) // d + 1, (1,), generator=g)) * d
+        x = from_uint8(frames[idx, :, top : top + c, left : left + c]).to(ctx.device)
+        x = x.contiguous(memory_format=torch.channels_last)  # oneDNN's fast convolution layout
+        z = ae.encoder(x)
+        y = ae.decoder(z)
+        l1, l2 = (y.float() - x).abs().mean(), F.mse_loss(y.float(), x)
+        return {"loss": l1 + l2 + 1e-4 * z.float().pow(2).mean(), "l1": l1, "mse": l2}
+
+    if not trainer.done:
+        trainer.run(loss_fn, progress)
+    ae.eval()
+    with torch.inference_mode(), ctx.autocast():
+        x = from_uint8(held.frames[:, ::8].flatten(0, 1)[:256]).to(ctx.device)
+        z = ae.encoder(x).float()
+        ae.cfg.latent_scale = float(1.0 / z.std())
+        y = ae.decoder(z).float().clamp(-1, 1)
+        held_psnr = psnr(y.cpu().numpy(), x.float().cpu().numpy(), peak=2.0)  # images in [-1, 1]
+    ctx.log({"stage": "autoencoder", "held_out_psnr": round(held_psnr, 2), "latent_scale": ae.cfg.latent_scale})
+    mcfg.autoencoder.latent_scale = ae.cfg.latent_scale
+    return ae
+
+
+@torch.inference_mode()
+def encode_all(ctx: Context, ae: Autoencoder, frames: torch.Tensor, batch: int = 128, progress=None) -> torch.Tensor:
+    """(E, T, 3, H, W) uint8 -> (E, T, C, h, w) float32 scaled latents."""
+    flat = frames.flatten(0, 1)
+    out = []
+    with ctx.autocast():
+        for i in range(0, len(flat), batch):
+            x = from_uint8(flat[i : i + batch]).to(ctx.device).contiguous(memory_format=torch.channels_last)
+            out.append(ae.encode(x).float().cpu())
+            if progress:
+                progress("encode", min(i + batch, len(flat)), len(flat), {"loss": float("nan")})
+    z = torch.cat(out)
+    return z.unflatten(0, frames.shape[:2])
+
+
+def diffusion_forcing_loss(
+    dit: DiT, latents: torch.Tensor, data: Episodes, batch: int, g: torch.Generator, device: torch.device
+) -> dict[str, torch.Tensor]:
+    E, T = latents.shape[:2]
+    length = dit.cfg.sinks + dit.cfg.window
+    ep = torch.randint(0, E, (batch,), generator=g)
+    idx = clip_indices(T, length, dit.cfg.sinks, batch, g)  # (B, L)
+    x0 = latents[ep[:, None], idx].to(device)  # (B, L, C, h, w)
+    action = data.actions[ep[:, None], idx].to(device)
+    rays = data.rays[ep[:, None], idx].to(device)
+    has_pose = torch.ones(batch, length, dtype=torch.bool, device=device)
+    # Independent noise level per frame; a third of the frames clean, as context is at generation time.
+    t = torch.rand(batch, length, generator=g)
+    t = torch.where(torch.rand(batch, length, generator=g) < 0.3, torch.zeros_like(t), t).to(device)
+    eps = torch.randn(x0.shape, generator=g).to(device)
+    tt = t[..., None, None, None]
+    xt = (1 - tt) * x0 + tt * eps
+    v = dit(xt, t, action, rays, has_pose).float()
+    per_frame = (v - (eps - x0)).pow(2).mean(dim=(2, 3, 4))  # (B, L)
+    noisy = (t > 0).float()
+    loss = (per_frame * noisy).sum() / noisy.sum().clamp(min=1)
+    return {"loss": loss}
+
+
+def train_teacher(ctx: Context, dit: DiT, latents: torch.Tensor, data: Episodes, progress=None) -> DiT:
+    trainer = ctx.trainer("teacher", dit.to(ctx.device))
+
+    def loss_fn(g: torch.Generator) -> dict[str, torch.Tensor]:
+        return diffusion_forcing_loss(dit, latents, data, trainer.stage.batch, g, ctx.device)
+
+    if not trainer.done:
+        trainer.run(loss_fn, progress)
+    return dit.eval()
+
+
+class SelfRollouts:
+    """Student episodes that run on their own generated frames through the daemon's KV cache.
+
+    Each of the B episodes starts from a real frame of a training episode, then generates frame after frame
+    with the student (few steps, no gradient) under that episode's real actions and poses; after `rollout`
+    frames it restarts elsewhere. The teacher keeps a cache of the same frames (its own keys and values) so it
+    can give the target for the next frame in the same context.
+    """
+
+    def __init__(
+        self,
+        student: DiT,
+        teacher: DiT,
+        latents: torch.Tensor,
+        data: Episodes,
+        batch: int,
+        rollout: int,
+        device: torch.device,
+        dtype: torch.dtype,
+    ):
+        self.student, self.teacher, self.latents, self.data = student, teacher, latents, data
+        self.rollout, self.device = rollout, device
+        cfg = student.cfg
+
+        def cache() -> KVCache:
+            return KVCache(
+                cfg.depth,
+                student.tokens,
+                cfg.heads,
+                student.head_dim,
+                cfg.sinks,
+                cfg.window,
+                capacity=batch,
+                device=device,
+                dtype=dtype,
+            )
+
+        self.student_cache, self.teacher_cache = cache(), cache()
+        self.ep = torch.zeros(batch, dtype=torch.long)
+        self.t = torch.zeros(batch, dtype=torch.long)  # index of the next frame in the episode
+        self.age = torch.full((batch,), rollout, dtype=torch.long)  # forces a restart on first use
+        self.has_pose = torch.ones(batch, dtype=torch.bool, device=device)
+
+    def conditions(self, rows: list[int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        ep, t = self.ep[rows], self.t[rows]
+        return self.data.actions[ep, t].to(self.device), self.data.rays[ep, t].to(self.device), self.has_pose[rows]
+
+    @torch.no_grad()
+    def advance(self, g: torch.Generator, schedule: list[float]) -> None:
+        """Restart episodes that are done, then let every episode generate one more frame of its own."""
+        E, T = self.latents.shape[:2]
+        rows = list(range(len(self.ep)))
+        restart = [b for b in rows if self.age[b] >= self.rollout or self.t[b] >= T - 1]
+        for b in restart:
+            self.ep[b] = int(torch.randint(0, E, (1,), generator=g))
+            self.t[b] = 0
+            self.age[b] = 0
+            self.has_pose[b] = bool(torch.rand(1, generator=g) >= self.student.cfg.pose_dropout)
+            for cache in (self.student_cache, self.teacher_cache):
+                cache.reset(b)
+        if restart:  # the real first frame enters both caches
+            first = self.latents[self.ep[restart], 0].to(self.device)
+            conds = self.conditions(restart)
+            commit(self.student, self.student_cache, restart, first, *conds)
+            commit(self.teacher, self.teacher_cache, restart, first, *conds)
+            self.t[restart] += 1
+        conds = self.conditions(rows)
+        noise = torch.randn(len(rows), *self.latents.shape[2:], generator=g).to(self.device)
+        past = self.past(self.student_cache, rows)
+        x = sample(lambda x, t: self.velocity(self.student, past, x, t, conds), noise, schedule)
+        commit(self.student, self.student_cache, rows, x, *conds)
+        commit(self.teacher, self.teacher_cache, rows, x, *conds)
+        self.t += 1
+        self.age += 1
+
+    @staticmethod
+    def past(cache: KVCache, rows: list[int]) -> tuple[torch.Tensor, ...]:
+        past_k, past_v = cache.view(rows)
+        return (past_k, past_v, *cache.positions(rows))
+
+    @staticmethod
+    def velocity(dit: DiT, past: tuple, x: torch.Tensor, t: float, conds: tuple) -> torch.Tensor:
+        past_k, past_v, past_pos, past_valid, pos = past
+        times = x.new_full((x.shape[0],), t)
+        return dit.step(x, times, *conds, past_k, past_v, past_pos, past_valid, pos)[0].float()
+
+
+def train_student(
+    ctx: Context, student: DiT, teacher: DiT, latents: torch.Tensor, data: Episodes, steps: int, progress=None
+) -> DiT:
+    scfg = ctx.cfg.student
+    trainer = ctx.trainer("student", student.to(ctx.device))
+    teacher.to(ctx.device).eval().requires_grad_(False)
+    dtype = torch_dtype(ctx.cfg.precision)
+    rollouts = SelfRollouts(
+        student,
+        teacher,
+        latents,
+        data,
+        scfg.batch,
+        scfg.rollout,
+        ctx.device,
+        torch.float32 if dtype == torch.float16 else dtype,
+    )
+    student_schedule, teacher_schedule = timesteps(steps), timesteps(scfg.teacher_steps)
+
+    def loss_fn(g: torch.Generator) -> dict[str, torch.Tensor]:
+        rows = list(range(scfg.batch))
+        rollouts.advance(g, student_schedule)  # the context: the student's own frames
+        conds = rollouts.conditions(rows)
+        eps = torch.randn(len(rows), *latents.shape[2:], generator=g).to(ctx.device)
+        with torch.no_grad():
+            past_t = rollouts.past(rollouts.teacher_cache, rows)
+            target = sample(lambda x, t: rollouts.velocity(teacher, past_t, x, t, conds), eps, teacher_schedule)
+        past_s = rollouts.past(rollouts.student_cache, rows)
+        # Regress the student's x0 estimate at each of its own timesteps onto the teacher's sample.
+        loss = 0.0
+        for t in student_schedule[:-1]:
+            xt = (1 - t) * target + t * eps
+            v = rollouts.velocity(student, past_s, xt, t, conds)
+            loss = loss + (xt - t * v - target).pow(2).mean()
+        return {"loss": loss / (len(student_schedule) - 1)}
+
+    if not trainer.done:
+        trainer.run(loss_fn, progress)
+    return student.eval()
