@@ -9,7 +9,7 @@ import torch
 
 from bridge.protocol.poses import to_canonical
 from runtime.camera import intrinsics
-from runtime.lingbot.fast.control import TranslationScale, control_tokens, pixel_rays, relative_motion
+from runtime.lingbot.fast.control import TranslationScale, control_tokens, pixel_rays, relative_motion, scene_scale
 
 YAW_90 = (0.0, math.sin(math.pi / 4), 0.0, math.cos(math.pi / 4))  # +90 degrees about the engine's up axis
 
@@ -70,3 +70,61 @@ def test_control_tokens_layout():
     assert act.shape == (1, 6, 7 * 64 * 4)
     a = act[0, 0].view(7, 8, 8, 1, 2, 2)
     assert torch.all(a[3] == 1) and torch.all(a[4] == 0) and torch.all(a[6] == 1)  # W, A, S, D after 3 ray dirs
+
+
+# A camera somewhere in the scene, turned: inv(P) @ P is ~4e-16 off the identity in float64.
+STILL_POSE = to_canonical("unity", (3.7, 1.2, -5.3), (0.1, 0.3, 0.05, 0.948))
+
+
+def test_a_still_camera_gets_zero_translation():
+    motion = relative_motion(None, np.stack([STILL_POSE] * 3))
+    assert np.abs(motion[1:, :3, 3]).max() > 0  # the round-off is there...
+    scale = TranslationScale()
+    scaled = scale(motion, scene_scale(STILL_POSE))
+    assert np.all(scaled[:, :3, 3] == 0)  # ...and is no motion: not a unit jump in a round-off direction
+    assert scale.largest == 0.0
+    # still again later, after real motion: zero, and the real step still scales to one unit
+    walked = STILL_POSE @ np.array([[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0.25], [0, 0, 0, 1.0]])
+    moved = scale(relative_motion(STILL_POSE, np.stack([walked, walked])), scene_scale(STILL_POSE, walked))
+    np.testing.assert_allclose(moved[0, :3, 3], [0, 0, 1], atol=1e-12)
+    assert np.all(moved[1, :3, 3] == 0) and abs(scale.largest - 0.25) < 1e-12
+
+
+def test_still_means_relative_to_the_scene_scale():
+    far = STILL_POSE.copy()
+    far[:3, 3] *= 1e4  # 60 km from the origin: round-off of ~1e-12
+    motion = relative_motion(far, np.stack([far]))
+    assert np.all(TranslationScale()(motion, scene_scale(far))[:, :3, 3] == 0)
+    assert scene_scale(far) > 6e4
+    step = np.eye(4)
+    step[2, 3] = 0.1  # 10 cm is motion there; 1 cm is below 1e-6 of the scene (float32 engines resolve ~4 mm)
+    assert TranslationScale()(relative_motion(far, np.stack([far @ step])), scene_scale(far))[0, 2, 3] == 1.0
+    step[2, 3] = 0.01
+    assert TranslationScale()(relative_motion(far, np.stack([far @ step])), scene_scale(far))[0, 2, 3] == 0.0
+    near = relative_motion(None, np.stack([np.eye(4), step]))  # near the origin the floor of 1 unit applies
+    assert TranslationScale()(near, scene_scale(np.eye(4), step))[1, 2, 3] == 1.0
+
+
+def test_an_engine_camera_that_never_moves_gives_zero_translation_end_to_end(tmp_path, monkeypatch):
+    # LingBotWorld with engine poses that never change: every chunk's control must say "no translation"
+    from lingbot_tiny import HEIGHT, WIDTH, tiny_release
+
+    import runtime.lingbot.fast.world as world_module
+    from runtime.world import Action
+
+    seen = []
+    real = world_module.control_tokens
+
+    def spy(motion, *args, **kwargs):
+        seen.append(np.array(motion))
+        return real(motion, *args, **kwargs)
+
+    monkeypatch.setattr(world_module, "control_tokens", spy)
+    world = world_module.LingBotWorld(tiny_release(tmp_path / "release"))
+    world.reset("a", 0, WIDTH, HEIGHT, pose=STILL_POSE)
+    for _ in range(9 + 12 + 1):  # three chunks
+        world.step({"a": Action(pose=STILL_POSE.copy())})
+    assert len(seen) == 3
+    for motion in seen:
+        assert np.all(motion[:, :3, 3] == 0), motion[:, :3, 3]
+        np.testing.assert_allclose(motion[:, :3, :3], np.tile(np.eye(3), (3, 1, 1)), atol=1e-12)

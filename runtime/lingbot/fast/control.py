@@ -6,7 +6,9 @@ As LingBot-World's wan/utils/cam_utils.py and image2video_fast.py prepare them (
   inverse(c2w[j-1]) @ c2w[j] (OpenCV camera-to-world: x right, y down, z forward);
 - translations divided by the largest translation norm of the clip (when there is motion). A stream has no
   whole clip, so the largest norm of the episode so far stands in (`TranslationScale`): for steady motion this
-  is the same unit step the offline scripts produce;
+  is the same unit step the offline scripts produce. Translations below 1e-6 of the scene scale are round-off
+  (inv(P) @ P of a still camera is ~1e-16 off the identity) and become exactly zero, so a camera at rest is
+  told it is at rest;
 - per pixel (centres at +0.5) of the full-resolution frame: ray direction d = normalize(K^-1 [u, v, 1]) rotated
   by the relative pose, ray origin o = its translation: 6 channels (o, d) for the "cam" models; for the "act"
   models the 3 direction channels then 4 WASD channels (multi-hot, the same for every pixel);
@@ -35,19 +37,43 @@ def relative_motion(previous: np.ndarray | None, poses: np.ndarray) -> np.ndarra
     return out
 
 
-class TranslationScale:
-    """Running stand-in for the offline scripts' per-clip translation normalisation."""
+STILL = 1e-6  # translations shorter than this fraction of the scene scale are no motion (round-off)
 
-    def __init__(self) -> None:
+
+def scene_scale(*poses: np.ndarray | None) -> float:
+    """The length translations are compared with to tell motion from round-off: the largest camera distance
+    from the world origin among `poses` ((4, 4) or (n, 4, 4) camera-to-world), at least 1 unit. inv(a) @ b of
+    two equal poses leaves ~1e-16 of this length (float64 round-off of the position), not zero."""
+    largest = 1.0
+    for p in poses:
+        if p is not None:
+            largest = max(largest, float(np.linalg.norm(np.asarray(p)[..., :3, 3], axis=-1).max(initial=0.0)))
+    return largest
+
+
+class TranslationScale:
+    """Running stand-in for the offline scripts' per-clip translation normalisation.
+
+    A translation of at most `tolerance` x the scene scale counts as none: set to exactly zero and kept out of
+    the running largest norm. Without that a camera at rest (every engine-pose episode's first chunk, any idle
+    start) had its ~1e-16 round-off divided by a "largest so far" of ~1e-16: a jump of one unit in a random
+    direction."""
+
+    def __init__(self, tolerance: float = STILL) -> None:
+        self.tolerance = tolerance
         self.largest = 0.0
 
-    def __call__(self, motion: np.ndarray) -> np.ndarray:
-        """Divide the translations of (n, 4, 4) motions by the largest norm seen so far in the episode."""
-        motion = motion.copy()
-        norms = np.linalg.norm(motion[:, :3, 3], axis=1)
-        self.largest = max(self.largest, float(norms.max(initial=0.0)))
+    def __call__(self, motion: np.ndarray, scene: float = 1.0) -> np.ndarray:
+        """Divide the translations of (n, 4, 4) motions by the largest norm seen so far in the episode;
+        `scene`: the scene scale (`scene_scale` of the absolute poses the motions came from)."""
+        motion = np.array(motion, dtype=np.float64)
+        t = motion[:, :3, 3]  # a view: edits land in motion
+        norms = np.linalg.norm(t, axis=1)
+        still = norms <= self.tolerance * max(scene, 1.0)
+        t[still] = 0.0
+        self.largest = max(self.largest, float(norms[~still].max(initial=0.0)))
         if self.largest > 0:
-            motion[:, :3, 3] /= self.largest
+            t /= self.largest
         return motion
 
 

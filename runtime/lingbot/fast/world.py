@@ -49,7 +49,7 @@ from runtime.lingbot.fast.config import (
     find_dit_dir,
     read_dit_config,
 )
-from runtime.lingbot.fast.control import TranslationScale, control_tokens, relative_motion
+from runtime.lingbot.fast.control import TranslationScale, control_tokens, relative_motion, scene_scale
 from runtime.lingbot.fast.dit import ChunkCache, ChunkInputs, WanFastDiT
 from runtime.lingbot.fast.loader import load_pth, load_safetensors, shapes_of
 from runtime.lingbot.fast.text import PromptEncoder, T5Encoder, Tokenizer, t5_sizes
@@ -205,7 +205,7 @@ class LingBotWorld(World):
         first = ep.chunks == 0
         video_poses = self._plan(ep, action, 9 if first else 4 * CHUNK_FRAMES, start_here=first)  # (n, 4, 4)
         latent_poses = video_poses[0::4] if first else video_poses[3::4]  # video frames 0, 4, 8 / 4, 8, 12
-        motion = ep.scale(relative_motion(ep.latent_pose, latent_poses))
+        motion = ep.scale(relative_motion(ep.latent_pose, latent_poses), scene_scale(ep.latent_pose, latent_poses))
         ep.latent_pose, ep.pose = latent_poses[-1], video_poses[-1]
         W, H = self.options.width, self.options.height
         K = np.tile(intrinsics(W, H, action.fov_deg or self.fov_deg), (CHUNK_FRAMES, 1))
