@@ -42,7 +42,10 @@ graphs and their inputs/outputs: runtime/neural/onnx.py""",
     "eval": """examples:
   worldbridge eval --world default --json                       # the shipped model, all metrics
   worldbridge eval --world runs/default/model --teacher runs/default/teacher --stability-minutes 10
-  worldbridge eval --world runs/x/model --trajectories 2 --frames 65 --stability-minutes 0.5""",
+  worldbridge eval --world runs/x/model --trajectories 2 --frames 65 --stability-minutes 0.5
+  worldbridge eval --loops --world default                      # loop closure: revisits, spins, standing still
+  worldbridge eval --loops --world lingbot-fast:ckpt/lingbot-fast --device cuda --revisits 30 --size 480
+loop closure (--loops) scores any world, each frame against its own first visit and against the maze""",
     "bench": """examples:
   worldbridge bench --world maze --json
   worldbridge bench --world default --out out/bench.json       # every figure: backends, cache, sessions
@@ -195,6 +198,8 @@ def _eval(args: argparse.Namespace) -> int:
     from bridge.server.worlds import model_path
     from runtime.eval.evaluate import evaluate
 
+    if args.loops:
+        return _loops(args)
     model = model_path(args.world)
     teacher = args.teacher or (model.parent / "teacher" if (model.parent / "teacher").is_dir() else None)
     out = Path(args.out)
@@ -203,6 +208,30 @@ def _eval(args: argparse.Namespace) -> int:
                       progress=lambda what: print(f"eval: {what}", file=sys.stderr, flush=True))
     out.mkdir(parents=True, exist_ok=True)
     (out / "eval.json").write_text(json.dumps(report, indent=1))
+    print(json.dumps(report) if args.json else json.dumps(report, indent=1))
+    return 0
+
+
+def _loops(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from bridge.server.worlds import load_world
+    from runtime.eval.loops import loop_closure
+    from runtime.maze.world import MazeWorld
+
+    try:
+        revisits = tuple(float(s) for s in args.revisits.split(",") if s.strip())
+    except ValueError as e:
+        raise UserError(f"--revisits takes seconds separated by commas, e.g. 30,180 ({e})") from e
+    try:
+        world = load_world(args.world, device=args.device, dtype=args.dtype, backend=args.backend)
+    except ValueError as e:
+        raise UserError(str(e)) from e
+    report = loop_closure(world, MazeWorld(level_seed=args.level), args.starts, args.size, revisits,
+                          args.still_frames, progress=lambda what: print(f"eval: {what}", file=sys.stderr, flush=True))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "loops.json").write_text(json.dumps(report, indent=1))
     print(json.dumps(report) if args.json else json.dumps(report, indent=1))
     return 0
 
@@ -339,7 +368,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.set_defaults(func=_train)
 
     e = command("eval", "Score a model against the maze's ground truth (PSNR/SSIM, baselines, stability).")
-    e.add_argument("--world", default="default", help="model directory, or 'default'")
+    e.add_argument("--world", default="default", help="model directory, or 'default' (any world with --loops)")
     e.add_argument("--teacher", help="many-step teacher to compare with (default: <model>/../teacher if any)")
     e.add_argument("--trajectories", type=int, default=8)
     e.add_argument("--frames", type=int, default=257, help="frames per trajectory (start + rollout)")
@@ -349,6 +378,15 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--device", default="cpu")
     e.add_argument("--backend", default="torch", choices=BACKENDS, help="what the model and teacher run on")
     e.add_argument("--json", action="store_true", help="one line of JSON")
+    lc = e.add_argument_group("loop closure (--loops)")
+    lc.add_argument("--loops", action="store_true", help="score revisits instead: spin, out and back, square, "
+                    "revisits after --revisits seconds, standing still; writes OUT/loops.json")
+    lc.add_argument("--starts", type=int, default=4, help="start positions, stepped as one batch")
+    lc.add_argument("--revisits", default="30,180", help="seconds between first visit and return, comma-separated")
+    lc.add_argument("--still-frames", type=int, default=2000, help="frames of standing still (0: skip)")
+    lc.add_argument("--size", type=int, default=128, help="frame size asked of the world")
+    lc.add_argument("--level", type=int, default=0, help="maze level the trajectories are walked in")
+    lc.add_argument("--dtype", default="auto", choices=DTYPE_CHOICES, help="neural worlds on torch")
     e.set_defaults(func=_eval)
 
     b = command("bench", "Start a daemon and measure it through the real protocol on loopback.")
