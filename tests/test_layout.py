@@ -21,7 +21,7 @@ ALLOWED = {
     "runtime.neural": {CORE},
     "runtime.lingbot": {CORE, "runtime.data"},
     "runtime.data": {CORE, "runtime.maze"},
-    "runtime.training": {CORE, "runtime.neural", "runtime.data"},
+    "runtime.training": {CORE, "runtime.neural", "runtime.data", "runtime.eval"},  # eval: its metrics
     "runtime.eval": {CORE, "runtime.maze", "runtime.neural", "runtime.data"},
 }
 # The world registry is the one place the daemon's side learns which worlds exist.

@@ -28,11 +28,11 @@ from typing import Any
 
 import zmq
 
+from bridge.protocol import images, poses
 from bridge.protocol import messages as protocol
-from bridge.protocol import poses
 from bridge.protocol.messages import ErrorCode, Limits, ProtocolError
 from bridge.server.recorder import RecordConfig, Recorder
-from bridge.server.session import PendingReset, Session, decode_image
+from bridge.server.session import PendingReset, Session
 from runtime.world import Action, Frame, World
 
 log = logging.getLogger("worldbridge.daemon")
@@ -74,9 +74,9 @@ def check_bind(bind: str, token: str) -> None:
 class Daemon:
     """Serve `world` on `config.bind` until stop() is called. Use serve_forever() or start()/stop()."""
 
-    def __init__(self, world: World, config: DaemonConfig = DaemonConfig(), fov_deg: float = 60.0):
+    def __init__(self, world: World, config: DaemonConfig = DaemonConfig()):
         check_bind(config.bind, config.token)
-        self.world, self.config, self.limits, self.fov_deg = world, config, config.limits, fov_deg
+        self.world, self.config, self.limits = world, config, config.limits
         self._sessions: dict[bytes, Session] = {}
         self._closing: list[bytes] = []  # episodes the stepping thread must close in the world
         self._lock = threading.Condition()
@@ -109,7 +109,7 @@ class Daemon:
         self._threads: list[threading.Thread] = []
         self.messages_forwarded = 0
         # recordings are written by their own thread, which reports through the same inproc endpoint
-        self._recorder = Recorder(config.record, self._ctx, inproc, fov_deg) if config.record else None
+        self._recorder = Recorder(config.record, self._ctx, inproc, world.fov_deg) if config.record else None
 
     # ------------------------------------------------------------------------------------------ lifecycle
 
@@ -246,7 +246,7 @@ class Daemon:
         log.info("session %s opened: %s engine=%s %dx%d %s (%d sessions)", session.sid, session.client,
                  session.engine, width, height, session.format, count)
         self._send(identity, protocol.welcome(session.sid, self.world.name, width, height, session.format,
-                                              row_order, session.jpeg_quality, self.fov_deg,
+                                              row_order, session.jpeg_quality, self.world.fov_deg,
                                               [*self.world.capabilities, "jpeg",
                                                *(["record"] if self._recorder else [])], self.limits))
 
@@ -262,7 +262,7 @@ class Daemon:
             session.credits = min(self.limits.max_credits, session.credits + msg["n"])
         elif kind == "reset":
             pose = poses.to_canonical(session.engine, msg["pose"]["p"], msg["pose"]["q"]) if msg["pose"] else None
-            image = decode_image(msg["image"], payload) if msg["image"] else None
+            image = images.decode(msg["image"], payload) if msg["image"] else None
             session.reset = PendingReset(msg["seed"], pose, image, reply=True)
             session.pose = None  # a new episode starts from its start pose, not the last engine pose
         elif kind == "ping":

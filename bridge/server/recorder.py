@@ -15,7 +15,6 @@ The stepping thread never sees recordings at all.
 
 from __future__ import annotations
 
-import io
 import logging
 import queue
 import re
@@ -26,12 +25,11 @@ from typing import Any
 
 import numpy as np
 import zmq
-from PIL import Image
 
+from bridge.protocol import images, poses
 from bridge.protocol import messages as protocol
-from bridge.protocol import poses
 from bridge.protocol.messages import ErrorCode, ProtocolError
-from bridge.server.session import Session, decode_image
+from bridge.server.session import Session
 from runtime.data.dataset import DatasetWriter
 
 log = logging.getLogger("worldbridge.recorder")
@@ -149,7 +147,7 @@ class Recorder:
             raise ProtocolError(ErrorCode.BAD_FIELD, f'"image" is {image["width"]}x{image["height"]}; this '
                                 f"session records {rec.width}x{rec.height} (the welcome's size)", "input")
         if image["format"] == "jpeg":
-            _check_jpeg(image, payload)
+            images.check_jpeg(image, payload)
         look = (rec.look[0] + msg["look"][0], rec.look[1] + msg["look"][1])
         cost = rec.width * rec.height * 3 + ROW_BYTES
         if rec.frames >= self.config.max_frames or self.used + cost > self.config.max_bytes:
@@ -234,7 +232,7 @@ class Recorder:
         if rec.failed:
             return
         try:
-            pixels = decode_image(row.image, row.payload, "input")
+            pixels = images.decode(row.image, row.payload, "input")
         except ProtocolError as e:  # a JPEG whose header was fine but whose data is not
             log.warning("recording %s: frame skipped: %s", rec.name, e.message)
             return
@@ -285,14 +283,3 @@ class Recorder:
             push.send_multipart([rec.identity, rec.sid.encode(), protocol.pack(msg)], zmq.NOBLOCK)
         except zmq.Again:
             log.debug("dropped a %s for session %s at shutdown", msg["type"], rec.sid)
-
-
-def _check_jpeg(image: dict[str, Any], payload: bytes) -> None:
-    """Read only the JPEG's header here (cheap); the writer decodes it."""
-    try:
-        size = Image.open(io.BytesIO(payload)).size
-    except Exception as e:
-        raise ProtocolError(ErrorCode.BAD_FIELD, f'"image" is not a readable JPEG: {e}', "input") from None
-    if size != (image["width"], image["height"]):
-        raise ProtocolError(ErrorCode.BAD_FIELD, f'"image" says {image["width"]}x{image["height"]} but the JPEG '
-                            f"is {size[0]}x{size[1]}", "input")

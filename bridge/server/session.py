@@ -11,16 +11,13 @@ stepping thread (which consumes them). The fields fall in two groups:
 
 from __future__ import annotations
 
-import io
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from PIL import Image
 
-from bridge.protocol import poses
-from bridge.protocol.messages import ErrorCode, ProtocolError
+from bridge.protocol import images, poses
 from runtime.world import Action
 
 
@@ -83,42 +80,4 @@ class Session:
 
     def encode(self, pixels: np.ndarray) -> bytes | memoryview:
         """(H, W, 3) uint8 top-down RGB -> the bytes this client asked for (no copy when none is needed)."""
-        if self.format == "jpeg":
-            buf = io.BytesIO()
-            Image.fromarray(pixels).save(buf, format="JPEG", quality=self.jpeg_quality)
-            return buf.getvalue()
-        if self.row_order == "bottom_up":
-            pixels = pixels[::-1]
-        if self.format == "rgba8":
-            out = np.empty(pixels.shape[:2] + (4,), np.uint8)
-            out[..., :3], out[..., 3] = pixels, 255
-            pixels = out
-        return memoryview(np.ascontiguousarray(pixels)).cast("B")
-
-
-def decode_image(spec: dict[str, Any], data: bytes, ref: str = "reset") -> np.ndarray:
-    """A reset's start image (or a recorded input's image) -> (H, W, 3) uint8, top row first.
-    Raises ProtocolError on bad pixels."""
-    if spec["format"] == "jpeg":
-        # Only the JPEG parser, and the size checked from the header before any pixel is decoded: a few
-        # megabytes of JPEG can declare 12000x12000 pixels (430 MB decoded).
-        try:
-            jpeg = Image.open(io.BytesIO(data), formats=["JPEG"])
-        except Exception as e:
-            raise ProtocolError(ErrorCode.BAD_FIELD, f'"image" is not a readable JPEG: {e}', ref) from None
-        if jpeg.size != (spec["width"], spec["height"]):
-            raise ProtocolError(
-                ErrorCode.BAD_FIELD,
-                f'"image" says {spec["width"]}x{spec["height"]} but the JPEG is {jpeg.size[0]}x{jpeg.size[1]}',
-                ref,
-            )
-        try:
-            img = np.asarray(jpeg.convert("RGB"))
-        except Exception as e:
-            raise ProtocolError(ErrorCode.BAD_FIELD, f'"image" is not a readable JPEG: {e}', ref) from None
-    else:
-        channels = 3 if spec["format"] == "rgb8" else 4
-        img = np.frombuffer(data, np.uint8).reshape(spec["height"], spec["width"], channels)[..., :3]
-        if spec["row_order"] == "bottom_up":
-            img = img[::-1]
-    return np.ascontiguousarray(img)
+        return images.encode(pixels, self.format, self.row_order, self.jpeg_quality)

@@ -80,8 +80,7 @@ def _serve(args: argparse.Namespace) -> int:
         world = load_world(args.world, device=args.device, steps=args.steps, dtype=args.dtype, backend=args.backend)
         # the secret key comes from a file the operator controls, never from the command line (ps shows it)
         curve = pathlib.Path(args.curve_secret_file).read_text().strip() if args.curve_secret_file else ""
-        daemon = Daemon(world, DaemonConfig(args.bind, limits, args.token, record, curve_secret=curve),
-                        fov_deg=world.fov_deg)
+        daemon = Daemon(world, DaemonConfig(args.bind, limits, args.token, record, curve_secret=curve))
     except Exception as e:  # bad world spec, corrupt checkpoint, port in use, refused bind
         print(f"worldbridge serve: {e}", file=sys.stderr)
         return 2
@@ -164,7 +163,7 @@ def _train(args: argparse.Namespace) -> int:
 
     from bridge.server.worlds import model_path
     from runtime.training.config import TrainConfig
-    from runtime.training.trainer import run
+    from runtime.training.stages import run
 
     init = args.init and str(model_path(args.init))
     try:
