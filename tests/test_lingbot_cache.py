@@ -2,10 +2,11 @@
 the same noise (block-causal mask with the same sinks and window), also after the window has rolled; the
 cache stays a fixed size and positions keep working past Wan's 1024-entry RoPE table."""
 
+import numpy as np
 import pytest
 import torch
 
-from runtime.lingbot.fast.config import CHUNK_FRAMES, fast_schedule
+from runtime.lingbot.fast.config import CHUNK_FRAMES, DEFAULT_SHIFT, cache_chunks, fast_schedule
 from runtime.lingbot.fast.control import control_tokens, relative_motion
 from runtime.lingbot.fast.dit import ChunkCache, ChunkInputs, WanFastDiT, rope_angles
 from runtime.lingbot.fast.tiny import tiny_config
@@ -142,3 +143,86 @@ def test_absolute_positions_far_into_an_episode(dit):
     early_out = dit.forward_chunk(noise[1][0], 900.0, inputs, early)
     assert torch.isfinite(late_out).all()
     torch.testing.assert_close(late_out, early_out, atol=2e-4, rtol=1e-4)
+
+
+def test_the_fast_schedule_at_the_default_shift():
+    # generate_fast.py runs the task config's sample_shift, 10.0: timesteps 999, 978, 947, 825
+    from runtime.lingbot.fast.world import LingBotOptions
+
+    assert DEFAULT_SHIFT == 10.0 and LingBotOptions().shift == DEFAULT_SHIFT
+    steps = fast_schedule(DEFAULT_SHIFT)
+    assert [t for t, _, _ in steps] == [999.0, 978.0, 947.0, 825.0]
+    base = np.linspace(0.999, 0.0, 1001)[:-1]
+    for (t, sigma, renoise), i in zip(steps, (0, 179, 358, 679)):  # shifted sigma = 10 s / (1 + 9 s)
+        assert int(1000 * (10 * base[i] / (1 + 9 * base[i]))) == t
+        assert int(1000 * sigma) == int(1000 * renoise) == t and renoise <= sigma  # neighbours of one timestep
+
+
+def official_visible(chunks, local_attn_size, sink_size, chunk=CHUNK_FRAMES):
+    """A frame-level model of WanModelFast's rolling self-attention cache (written from its description: a
+    cache of local_attn_size latent frames, the new chunk written into it before attending, the first sink_size
+    frames pinned when older frames are evicted; -1: the cache holds the whole video). The earlier chunks the
+    new chunk attends to, for each chunk."""
+    cache, seen = [], []
+    for c in range(chunks):
+        new = list(range(c * chunk, (c + 1) * chunk))
+        if local_attn_size != -1 and len(cache) + chunk > local_attn_size:
+            evict = len(cache) + chunk - local_attn_size
+            cache = cache[:sink_size] + cache[sink_size + evict:]
+        cache += new
+        past = [f for f in cache if f not in new]
+        assert len(past) % chunk == 0 and all(past[i] // chunk == past[i + chunk - 1] // chunk
+                                              for i in range(0, len(past), chunk))  # whole chunks only
+        seen.append(sorted({f // chunk for f in past}))
+    return seen
+
+
+def ours_visible(chunks, sinks, window):
+    cache, seen = ChunkCache(sinks, window), []
+    for _ in range(chunks):
+        seen.append([c for _, c in cache.slots()])
+        cache.chunks += 1  # slots() depends on the count only
+    return seen
+
+
+@pytest.mark.parametrize("local, sink", [(15, 3), (12, 0), (9, 3), (21, 6), (-1, 0), (-1, 3)])
+def test_official_cache_sizes_translate_to_the_same_visible_chunks(local, sink):
+    sinks, window = cache_chunks(local, sink)
+    assert ours_visible(12, sinks, window) == official_visible(12, local, sink)
+
+
+def test_cache_translation_and_where_the_default_window_departs_from_the_official_default():
+    assert cache_chunks(15, 3) == (1, 3)  # the project's default
+    assert cache_chunks(-1) == (0, None) and cache_chunks(12) == (0, 3)
+    for local, sink in ((16, 3), (15, 4), (6, 3), (3, 0)):
+        with pytest.raises(ValueError):
+            cache_chunks(local, sink)
+    ours, official = ours_visible(10, 1, 3), official_visible(10, -1, 0)
+    assert ours[:5] == official[:5]  # chunks 0-4 see all their history either way
+    assert ours[5] == [0, 2, 3, 4] and official[5] == [0, 1, 2, 3, 4]  # chunk 5 on: chunk 1 rolled out here
+
+
+def test_options_take_the_official_spelling(tmp_path):
+    from runtime.lingbot.fast.world import read_options
+
+    opts = read_options(tmp_path, local_attn_size=15, sink_size=3)
+    assert (opts.sinks, opts.window) == (1, 3)
+    opts = read_options(tmp_path, local_attn_size=-1)
+    assert (opts.sinks, opts.window) == (0, -1)
+    assert read_options(tmp_path).sinks == 1 and read_options(tmp_path).window == 3
+    with pytest.raises(ValueError, match="not both"):
+        read_options(tmp_path, local_attn_size=15, sink_size=3, window=2)
+    with pytest.raises(ValueError, match="multiple of 3"):
+        read_options(tmp_path, local_attn_size=14, sink_size=3)
+    with pytest.raises(ValueError, match="window"):
+        read_options(tmp_path, window=0)
+
+
+@torch.inference_mode()
+def test_unbounded_cache_equals_the_full_sequence_and_grows(dit):
+    # window None (local_attn_size -1): every chunk sees all of its history, as the official default does
+    cached, cache = chunked(dit, 5, sinks=0, window=None)
+    full = full_sequence(dit, 5, sinks=0, window=None)
+    torch.testing.assert_close(cached, full, atol=2e-4, rtol=1e-4)
+    assert [c for _, c in cache.slots()] == [0, 1, 2, 3, 4] and cache.k.shape[1] == 8  # doubled from 4
+    torch.testing.assert_close(full, full_sequence(dit, 5, sinks=1, window=8), atol=1e-6, rtol=1e-6)

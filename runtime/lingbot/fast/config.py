@@ -37,6 +37,10 @@ CHUNK_FRAMES = 3  # latent frames per block-causal chunk (12 video frames, 9 for
 # The Fast sampler: 4 of the 1000 shifted training timesteps (wan/image2video_fast.py, generate()).
 TIMESTEP_INDICES = (0, 179, 358, 679)
 NUM_TRAIN_TIMESTEPS = 1000
+# The shift the authors' generate_fast.py runs: it passes --sample_shift, default the task config's (wan/configs
+# i2v_A14B.sample_shift = 10.0), to generate(), whose own default of 5.0 is thus never used. Timesteps 999, 978,
+# 947, 825.
+DEFAULT_SHIFT = 10.0
 
 
 @dataclass(frozen=True)
@@ -60,7 +64,8 @@ class FastDiTConfig:
     qk_norm: bool = True
     cross_attn_norm: bool = True
     control_dim: int = 6  # per-pixel control channels: 6 = ray origin + direction ("cam"), 7 = direction + WASD ("act")
-    local_attn_size: int = -1  # the official scripts' window in latent frames (-1: unbounded); informative only
+    local_attn_size: int = -1  # the official window in latent frames (-1: unbounded); informative only (the
+    # official pipeline passes its own, default -1, over config.json's); serving uses LingBotOptions
     sink_size: int = 0
 
     @property
@@ -99,6 +104,25 @@ def find_dit_dir(path: Path) -> Path:
         f"{path}: no LingBot-World-Fast DiT found: expected config.json and {DIT_INDEX} (or {DIT_SINGLE}) in "
         f"one of {', '.join(DIT_FOLDERS)} or in {path} itself"
     )
+
+
+def cache_chunks(local_attn_size: int, sink_size: int = 0, chunk: int = CHUNK_FRAMES) -> tuple[int, int | None]:
+    """The official cache spelling (WanModelFast's local_attn_size, sink_size: latent frames) -> (sinks, window)
+    in chunks, as ChunkCache takes them; window None = every chunk kept (local_attn_size -1).
+
+    WanModelFast keeps a cache of local_attn_size frames that holds the new chunk too (its keys are written
+    before it attends) and pins the first sink_size frames when it rolls: the new chunk sees sink_size frames
+    of sinks plus local_attn_size - sink_size - chunk frames of the most recent chunks. So 15 / 3 is 1 sink
+    chunk + a window of 3 chunks. Sizes that are not whole chunks would roll part of a chunk out; refused."""
+    if sink_size < 0 or sink_size % chunk:
+        raise ValueError(f"sink_size {sink_size}: must be a multiple of {chunk} latent frames (whole chunks)")
+    if local_attn_size == -1:
+        return sink_size // chunk, None
+    if local_attn_size % chunk or local_attn_size < sink_size + 2 * chunk:
+        raise ValueError(f"local_attn_size {local_attn_size}: must be -1 (all history) or a multiple of {chunk} "
+                         f"latent frames holding the sinks ({sink_size}), at least one earlier chunk and the new one "
+                         f"(>= {sink_size + 2 * chunk})")
+    return sink_size // chunk, (local_attn_size - sink_size) // chunk - 1
 
 
 def fast_schedule(shift: float, indices: tuple[int, ...] = TIMESTEP_INDICES) -> list[tuple[float, float, float]]:

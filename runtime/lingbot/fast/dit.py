@@ -31,6 +31,11 @@ formula (no 1024-entry table), in one of two numberings:
   last), so positions stay below (sinks + window + 1) * 3 forever and the model never sees a distance it was
   not trained on.
 
+The official scripts spell the window in latent frames (`--local_attn_size`, `--sink_size`; WanModelFast rolls
+its cache of local_attn_size frames, the new chunk included, keeping the first sink_size frames): sink_size 3,
+local_attn_size 15 is exactly sinks 1, window 3 here (15 frames = 1 sink chunk + 3 recent chunks + the new
+one). `cache_chunks` translates; local_attn_size -1 (their default: attend to all history) is window None.
+
 `forward_chunk` is the streaming path; `forward_full` runs a whole sequence at once with the same sink/window
 visibility as a mask, the reference the cache must reproduce (tests/test_lingbot_cache.py).
 """
@@ -327,7 +332,7 @@ class WanFastDiT(nn.Module):
         control: torch.Tensor,
         cross_kv: list[tuple[torch.Tensor, torch.Tensor]],
         sinks: int,
-        window: int,
+        window: int | None,
         chunk: int = CHUNK_FRAMES,
     ) -> torch.Tensor:
         """A whole sequence x (B, 16, F, h, w) with per-frame timesteps t (B, F) and the chunk-level sink/window
@@ -338,7 +343,8 @@ class WanFastDiT(nn.Module):
         n = rows * cols
         chunk_of = torch.arange(Fr * n, device=x.device) // (chunk * n)
         i, j = chunk_of[:, None], chunk_of[None, :]
-        mask = (j == i) | ((j < i) & ((j < sinks) | (j >= i - window)))  # (L, L)
+        recent = (j >= i - window) if window is not None else torch.ones_like(j == i)  # window None: all
+        mask = (j == i) | ((j < i) & ((j < sinks) | recent))  # (L, L)
 
         def attend(_: int, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
             return sdpa(apply_rope(q, angles), apply_rope(k, angles), v, mask)
@@ -349,13 +355,15 @@ class WanFastDiT(nn.Module):
 class ChunkCache:
     """Keys/values (before RoPE) of finished chunks for one episode: `sinks` first chunks kept forever and a
     ring of the `window` most recent ones. Fixed size (L, sinks + window, chunk tokens, H, hd), allocated
-    lazily on the first write; positions follow `positions` ("absolute" or "rolling", see the module doc)."""
+    lazily on the first write; positions follow `positions` ("absolute" or "rolling", see the module doc).
+    window None: every chunk is kept (the official default, local_attn_size -1): the cache then grows by one
+    chunk per chunk made, without bound."""
 
-    def __init__(self, sinks: int, window: int, positions: str = "absolute"):
-        if sinks < 0 or window < 1 or positions not in POSITIONS:
-            raise ValueError(f"cache needs sinks >= 0, window >= 1 and positions in {POSITIONS}")
+    def __init__(self, sinks: int, window: int | None, positions: str = "absolute"):
+        if sinks < 0 or (window is not None and window < 1) or positions not in POSITIONS:
+            raise ValueError(f"cache needs sinks >= 0, window >= 1 (or None: unbounded) and positions in {POSITIONS}")
         self.sinks, self.window, self.positions = sinks, window, positions
-        self.k: torch.Tensor | None = None  # (L, S+W, N, H, hd)
+        self.k: torch.Tensor | None = None  # (L, slots, N, H, hd)
         self.v: torch.Tensor | None = None
         self.chunks = 0  # chunks committed so far
         self.pending: list[tuple[torch.Tensor, torch.Tensor]] = []
@@ -363,6 +371,8 @@ class ChunkCache:
     def slots(self) -> list[tuple[int, int]]:
         """(slot, chunk index) of the visible chunks, in time order."""
         S, W, n = self.sinks, self.window, self.chunks
+        if W is None:
+            return [(c, c) for c in range(n)]
         sink = [(c, c) for c in range(min(S, n))]
         recent = [(S + (c - S) % W, c) for c in range(max(S, n - W), n)]
         return sink + recent
@@ -382,6 +392,8 @@ class ChunkCache:
         """Cached keys, values (1, visible tokens, H, hd) of one layer, in time order."""
         assert self.k is not None and self.v is not None
         index = [s for s, _ in self.slots()]
+        if index == list(range(len(index))):  # slots already in time order: a view, no copy
+            return self.k[layer, :len(index)].flatten(0, 1)[None], self.v[layer, :len(index)].flatten(0, 1)[None]
         order = torch.tensor(index, device=self.k.device)
         return self.k[layer, order].flatten(0, 1)[None], self.v[layer, order].flatten(0, 1)[None]
 
@@ -391,12 +403,15 @@ class ChunkCache:
             raise RuntimeError("nothing to commit: run the clean pass with record=True first")
         k = torch.stack([k[0] for k, _ in self.pending])  # (L, N, H, hd)
         v = torch.stack([v[0] for _, v in self.pending])
-        if self.k is None:
-            shape = (k.shape[0], self.sinks + self.window, *k.shape[1:])
-            self.k = torch.zeros(shape, dtype=k.dtype, device=k.device)
-            self.v = torch.zeros(shape, dtype=v.dtype, device=v.device)
         S, W, n = self.sinks, self.window, self.chunks
-        slot = n if n < S else S + (n - S) % W
+        slot = n if (W is None or n < S) else S + (n - S) % W
+        if self.k is None or slot >= self.k.shape[1]:
+            size = S + W if W is not None else max(4, 2 * (0 if self.k is None else self.k.shape[1]))
+            grown_k = torch.zeros((k.shape[0], size, *k.shape[1:]), dtype=k.dtype, device=k.device)
+            grown_v = torch.zeros_like(grown_k, dtype=v.dtype)
+            if self.k is not None:  # unbounded: double the slots, keep what is there
+                grown_k[:, :self.k.shape[1]], grown_v[:, :self.v.shape[1]] = self.k, self.v
+            self.k, self.v = grown_k, grown_v
         self.k[:, slot], self.v[:, slot] = k, v
         self.chunks += 1
         self.pending = []

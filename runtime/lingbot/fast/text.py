@@ -8,14 +8,17 @@ position bias per layer (umT5 does not share it), 32 buckets, max distance 128. 
 256384, width 4096, 64 heads, 24 layers, MLP 10240) are read from the tensors.
 
 The prompt is tokenised with google/umt5-xxl/tokenizer.json (the `tokenizers` package, an optional dependency:
-`pip install worldbridge[lingbot]`), whitespace collapsed as Wan's "whitespace" cleaning does, </s> appended,
-cut to text_len tokens. Only the real tokens' states are kept (Wan trims the padding; the DiT pads them with
+`pip install worldbridge[lingbot]`) after Wan's "whitespace" cleaning (`clean_prompt`: ftfy.fix_text when the
+`ftfy` package is importable -- not a dependency, `pip install ftfy` to match the official pipeline on mis-decoded
+text --, HTML entities unescaped twice, whitespace runs collapsed, ends stripped), </s> appended, cut to text_len
+tokens. Only the real tokens' states are kept (Wan trims the padding; the DiT pads them with
 zeros again). A prompt is encoded once and cached on the CPU, so the 5.7B-parameter encoder can live on the
 CPU or be moved to the GPU only for the encoding (`PromptEncoder(offload=True)`).
 """
 
 from __future__ import annotations
 
+import html
 import math
 import re
 from collections import OrderedDict
@@ -126,6 +129,19 @@ def t5_sizes(shapes: dict[str, tuple[int, ...]]) -> dict[str, int]:
         raise ValueError(f"not a umT5 encoder state dict (missing or odd {e})") from e
 
 
+def clean_prompt(text: str) -> str:
+    """Wan's prompt cleaning before tokenizing: ftfy.fix_text (only if `ftfy` is importable), html.unescape twice
+    ("&amp;amp;" -> "&"), whitespace runs (non-breaking spaces, tabs, newlines) to one space, ends stripped."""
+    try:
+        import ftfy
+    except ImportError:
+        pass
+    else:
+        text = ftfy.fix_text(text)
+    text = html.unescape(html.unescape(text))
+    return re.sub(r"\s+", " ", text).strip()
+
+
 class Tokenizer:
     """google/umt5-xxl/tokenizer.json through the `tokenizers` package."""
 
@@ -143,8 +159,7 @@ class Tokenizer:
 
     def __call__(self, text: str) -> list[int]:
         """Token ids of the prompt with </s>, at most text_len."""
-        text = re.sub(r"\s+", " ", text).strip()
-        ids = self.tokenizer.encode(text, add_special_tokens=True).ids
+        ids = self.tokenizer.encode(clean_prompt(text), add_special_tokens=True).ids
         return ids if len(ids) <= self.text_len else ids[: self.text_len - 1] + ids[-1:]
 
 

@@ -41,10 +41,12 @@ from runtime.camera import checked_pose, intrinsics
 from runtime.lingbot.directory import wasd_from_move
 from runtime.lingbot.fast.config import (
     CHUNK_FRAMES,
+    DEFAULT_SHIFT,
     T5_FILE,
     TOKENIZER_DIR,
     VAE_FILE,
     VAE_STRIDE,
+    cache_chunks,
     fast_schedule,
     find_dit_dir,
     read_dit_config,
@@ -66,9 +68,14 @@ class LingBotOptions:
     width: int = 832  # output frame size (multiples of 16); the release is trained at 480x832
     height: int = 480
     sinks: int = 1  # chunks kept forever at the start of the KV cache (attention sinks)
-    window: int = 3  # most recent chunks kept besides the sinks; cache memory ~ (sinks + window) chunks
+    window: int = 3  # most recent chunks kept besides the sinks; cache memory ~ (sinks + window) chunks; -1: all
+    # The official spelling of the same, in latent frames (WanModelFast's local_attn_size / sink_size); when
+    # given they replace sinks/window (config.cache_chunks): 15 / 3 = sinks 1, window 3; local_attn_size -1 =
+    # the official default, all history, a cache that grows by one chunk (~3.8 GB at 480p in bf16) per chunk.
+    local_attn_size: int | None = None
+    sink_size: int | None = None
     positions: str = "absolute"  # "absolute" (official numbering, unbounded) or "rolling" (bounded)
-    shift: float = 5.0  # the sampler's timestep shift (image2video_fast.generate's default)
+    shift: float = DEFAULT_SHIFT  # the sampler's timestep shift: 10, what the authors' generate_fast.py runs
     prompt: str = ""
     fov_deg: float = 60.0  # vertical field of view when the engine sends none
     text_offload: bool = True  # keep umT5 on the CPU; on a GPU, move it there only while encoding a prompt
@@ -86,7 +93,17 @@ def read_options(path: Path, **overrides) -> LingBotOptions:
     unknown = set(values) - set(LingBotOptions.__dataclass_fields__)
     if unknown:
         raise ValueError(f"{path}/worldbridge.json: unknown options {sorted(unknown)}")
+    if values.get("local_attn_size") is not None or values.get("sink_size") is not None:
+        if "sinks" in values or "window" in values:
+            raise ValueError("give the cache as sinks/window (chunks) or as local_attn_size/sink_size (latent "
+                             "frames, the official spelling), not both")
+        local = -1 if values.get("local_attn_size") is None else int(values["local_attn_size"])
+        values["sinks"], window = cache_chunks(local, int(values.get("sink_size") or 0))
+        values["window"] = -1 if window is None else window
     opts = LingBotOptions(**values)
+    if opts.sinks < 0 or not (opts.window >= 1 or opts.window == -1):
+        raise ValueError(f"cache sinks {opts.sinks}, window {opts.window}: need sinks >= 0 and window >= 1 "
+                         "(or -1: keep all history, growing)")
     if opts.width % 16 or opts.height % 16 or opts.width < 16 or opts.height < 16:
         raise ValueError(f"frame size {opts.width}x{opts.height}: both must be positive multiples of 16")
     return opts
@@ -169,7 +186,7 @@ class LingBotWorld(World):
         o = self.options
         self._episodes[key] = _Episode(
             generator=torch.Generator().manual_seed(seed & 0xFFFF_FFFF_FFFF_FFFF),
-            cache=ChunkCache(o.sinks, o.window, o.positions),
+            cache=ChunkCache(o.sinks, None if o.window == -1 else o.window, o.positions),
             image=start, prompt=prompt,
             pose=pose if pose is not None else standing_pose(),
         )
@@ -291,8 +308,9 @@ class LingBotWorld(World):
         return self._text_kv[prompt]
 
     def _image(self, image: np.ndarray) -> torch.Tensor:
-        """(H, W, 3 or 4) uint8 -> (1, 3, height, width) in [-1, 1]: centre-cropped to the frame's aspect,
-        resized bicubically (as the official pipeline resizes its input image)."""
+        """(H, W, 3 or 4) uint8 -> (1, 3, height, width), [-1, 1] before the resize: centre-cropped to the frame's
+        aspect, resized bicubically and not clamped, as the official pipeline does (TF.to_tensor, -0.5, /0.5, then
+        F.interpolate bicubic): bicubic overshoots past [-1, 1] at sharp edges, and the VAE sees that."""
         image = np.asarray(image)
         if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] not in (3, 4):
             raise ValueError(f"start image must be (H, W, 3) uint8, got {image.shape} {image.dtype}")
@@ -301,8 +319,8 @@ class LingBotWorld(World):
         h0, w0 = x.shape[-2:]
         ch, cw = min(h0, round(w0 * H / W)), min(w0, round(h0 * W / H))
         top, left = (h0 - ch) // 2, (w0 - cw) // 2
-        x = F.interpolate(x[..., top:top + ch, left:left + cw], size=(H, W), mode="bicubic", align_corners=False)
-        return (x / 127.5 - 1).clamp(-1, 1)
+        x = x[..., top:top + ch, left:left + cw] / 255.0
+        return F.interpolate((x - 0.5) / 0.5, size=(H, W), mode="bicubic", align_corners=False)
 
     def _default_image(self) -> torch.Tensor:
         path = self.path / self.options.image
