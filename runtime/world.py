@@ -64,7 +64,7 @@ class World(ABC):
     fps: float = FPS  # frames per second of play: one step advances time by 1 / fps
     fov_deg: float = 60.0  # vertical field of view of its frames when an action does not set one
     # What the world does with optional inputs: "pose" (renders from engine camera poses), "start_image"
-    # (begins an episode from an image given at reset).
+    # (begins an episode from an image given at reset), "prompt" (takes a text description of the scene).
     capabilities: tuple[str, ...] = ("pose",)
 
     @abstractmethod
@@ -91,3 +91,17 @@ class World(ABC):
     @abstractmethod
     def close(self, key: Hashable) -> None:
         """Forget episode `key` (no error if unknown)."""
+
+    def set_prompt(self, key: Hashable, prompt: str) -> None:
+        """Describe episode `key`'s scene in text, from its next frame on. Worlds without the "prompt"
+        capability ignore it."""
+        return None
+
+
+class EpisodesLost(RuntimeError):
+    """A step that could not make some episodes' frames (their host is gone) but made the others': `frames`
+    holds those, `lost` says for each lost key why. Lost episodes are forgotten; the world itself goes on."""
+
+    def __init__(self, frames: dict[Hashable, Frame], lost: dict[Hashable, str]):
+        super().__init__(f"{len(lost)} episode(s) lost: " + "; ".join(sorted(set(lost.values()))))
+        self.frames, self.lost = frames, lost
