@@ -1,6 +1,6 @@
 """What a training run is told: the stages' hyper-parameters and the run's settings, read from a YAML file
-(runtime/configs/train_default.yaml). runtime/training/trainer.py runs it; runtime/training/stages.py holds the
-stages themselves."""
+(runtime/configs/train_default.yaml). runtime/training/stages.py holds the stages and run(), which trains them;
+runtime/training/trainer.py the loop they share."""
 
 from __future__ import annotations
 

@@ -1,25 +1,44 @@
-"""The three training stages (what each one learns: runtime/training/trainer.py's docstring): their losses, the
-student's self-rollouts, and the latents the autoencoder makes for the other two. Each stage function trains its
-model through the shared loop (Context.trainer -> runtime.training.trainer.Trainer) and returns it."""
+"""Training the world model in three stages, resumable, on CPU or CUDA, one process or many (torchrun/DDP).
+
+1. autoencoder: frames <-> latents (L1 + MSE on pixels); sets latent_scale so latents have unit variance.
+2. teacher: the causal transformer trained with diffusion forcing (Chen et al. 2024): every frame of a clip
+   gets its own noise level, so the model learns to denoise a frame given context of any cleanliness — the
+   clean context of generation included. Clips are shaped like the KV cache at generation time: the
+   episode's first frames as sinks followed by a window of consecutive frames from later in the episode.
+3. student: a few-step model distilled from the teacher on its OWN rollouts (Self-Forcing style): student
+   episodes start from real frames and then run on their own generated frames, through the same KV cache
+   the daemon uses; for each next frame the teacher integrates its flow ODE with many steps from a noise
+   draw, and the student learns to land on that result from the same noise in its few steps (reflow-style
+   regression at the student's own timesteps). Drift that the student's own context causes is what it
+   trains on, so long rollouts stay stable.
+
+Everything a run writes lives in its `out` directory: <stage>.pt training states (resume), latents.pt, and
+model/ — a checkpoint directory that `worldbridge serve --world <out>/model` serves, rewritten after each
+stage.
+
+This module holds the stages (losses, the student's self-rollouts) and run(), which trains them in order;
+runtime/training/trainer.py the loop they share, runtime/training/config.py the settings.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from dataclasses import asdict
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+import yaml
 
 from runtime.eval.metrics import psnr
 from runtime.neural.autoencoder import Autoencoder, from_uint8
-from runtime.neural.checkpoint import ModelConfig
+from runtime.neural.checkpoint import ModelConfig, build_models, load_checkpoint, read_config
 from runtime.neural.dit import DiT
 from runtime.neural.generate import commit
 from runtime.neural.kv_cache import KVCache
 from runtime.neural.sampler import sample, timesteps
 from runtime.precision import torch_dtype
-
-if TYPE_CHECKING:  # the trainer imports the stages; at run time they only get its objects
-    from runtime.training.trainer import Context, Episodes
+from runtime.training.config import STAGES, TrainConfig
+from runtime.training.trainer import Context, Episodes, Trainer, load_episodes, make_context, save_model, split
 
 
 def clip_indices(T: int, length: int, sinks: int, batch: int, g: torch.Generator) -> torch.Tensor:
@@ -37,7 +56,7 @@ def train_autoencoder(
     ctx: Context, mcfg: ModelConfig, ae: Autoencoder, train: Episodes, held: Episodes, progress=None
 ) -> Autoencoder:
     frames = train.frames.flatten(0, 1)  # (N, 3, H, W) uint8
-    trainer = ctx.trainer("autoencoder", ae.to(ctx.device, memory_format=torch.channels_last))
+    trainer = Trainer(ctx, "autoencoder", ctx.cfg.autoencoder, ae.to(ctx.device, memory_format=torch.channels_last))
 
     def loss_fn(g: torch.Generator) -> dict[str, torch.Tensor]:
         stage = trainer.stage
@@ -107,7 +126,7 @@ def diffusion_forcing_loss(
 
 
 def train_teacher(ctx: Context, dit: DiT, latents: torch.Tensor, data: Episodes, progress=None) -> DiT:
-    trainer = ctx.trainer("teacher", dit.to(ctx.device))
+    trainer = Trainer(ctx, "teacher", ctx.cfg.teacher, dit.to(ctx.device))
 
     def loss_fn(g: torch.Generator) -> dict[str, torch.Tensor]:
         return diffusion_forcing_loss(dit, latents, data, trainer.stage.batch, g, ctx.device)
@@ -208,7 +227,7 @@ def train_student(
     ctx: Context, student: DiT, teacher: DiT, latents: torch.Tensor, data: Episodes, steps: int, progress=None
 ) -> DiT:
     scfg = ctx.cfg.student
-    trainer = ctx.trainer("student", student.to(ctx.device))
+    trainer = Trainer(ctx, "student", scfg, student.to(ctx.device))
     teacher.to(ctx.device).eval().requires_grad_(False)
     dtype = torch_dtype(ctx.cfg.precision)
     rollouts = SelfRollouts(
@@ -243,3 +262,54 @@ def train_student(
     if not trainer.done:
         trainer.run(loss_fn, progress)
     return student.eval()
+
+
+# ------------------------------------------------------------------------------------------------ driver
+
+
+def run(cfg: TrainConfig, until: str = "student", progress=None) -> Path:
+    """Run every stage up to and including `until`, resuming whatever an earlier run left unfinished.
+    Returns the servable model directory: <out>/model (the student, or the last stage trained)."""
+    if until not in STAGES:
+        raise ValueError(f"unknown stage {until!r}; stages: {', '.join(STAGES)}")
+    stages = STAGES[: STAGES.index(until) + 1]
+    ctx = make_context(cfg)
+    torch.manual_seed(cfg.seed)
+    if ctx.main:
+        (ctx.out / "train.yaml").write_text(yaml.safe_dump(asdict(cfg), sort_keys=False))
+    if cfg.init:  # fine-tuning: the trained autoencoder is kept, the transformer starts from the trained one
+        init = load_checkpoint(cfg.init, "cpu")
+        mcfg, ae, dit = init.config, init.autoencoder, init.dit
+    else:
+        mcfg = read_config(cfg.model)
+        ae, dit = build_models(mcfg)
+    size = (mcfg.frame.width, mcfg.frame.height)
+    n_train, n_total = split(cfg.data, cfg.holdout)
+    train = load_episodes(cfg.data, 0, n_train, mcfg.dit.buttons).with_rays(dit, size)
+    held = load_episodes(cfg.data, n_train, n_total, mcfg.dit.buttons).with_rays(dit, size)
+    if tuple(train.frames.shape[-2:]) != (mcfg.frame.height, mcfg.frame.width):
+        raise ValueError(
+            f"{cfg.data}: frames are {tuple(train.frames.shape[-2:])} (H, W), the model wants "
+            f"({mcfg.frame.height}, {mcfg.frame.width})"
+        )
+    if not cfg.init:
+        ae = train_autoencoder(ctx, mcfg, ae, train, held, progress)
+    ae.to(ctx.device, memory_format=torch.channels_last).eval()
+    if len(stages) == 1:
+        return save_model(ctx, "model", mcfg, ae, dit, held, mcfg.sampler.steps)
+    latents_path = ctx.out / "latents.pt"
+    if latents_path.exists():
+        latents = torch.load(latents_path, weights_only=True)
+    else:
+        latents = encode_all(ctx, ae, train.frames, progress=progress)
+        if ctx.main:  # written whole or not at all: other ranks may be looking for it
+            torch.save(latents, latents_path.with_suffix(".tmp"))
+            latents_path.with_suffix(".tmp").replace(latents_path)
+    teacher = train_teacher(ctx, dit, latents, train, progress)
+    save_model(ctx, "teacher", mcfg, ae, teacher, held, cfg.student.teacher_steps)
+    if "student" not in stages:
+        return save_model(ctx, "model", mcfg, ae, teacher, held, cfg.student.teacher_steps)
+    student = build_models(mcfg)[1]
+    student.load_state_dict(teacher.state_dict())
+    student = train_student(ctx, student, teacher, latents, train, mcfg.sampler.steps, progress)
+    return save_model(ctx, "model", mcfg, ae, student, held, mcfg.sampler.steps)

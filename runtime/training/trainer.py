@@ -1,23 +1,7 @@
-"""Training the world model in three stages, resumable, on CPU or CUDA, one process or many (torchrun/DDP).
-
-1. autoencoder: frames <-> latents (L1 + MSE on pixels); sets latent_scale so latents have unit variance.
-2. teacher: the causal transformer trained with diffusion forcing (Chen et al. 2024): every frame of a clip
-   gets its own noise level, so the model learns to denoise a frame given context of any cleanliness — the
-   clean context of generation included. Clips are shaped like the KV cache at generation time: the
-   episode's first frames as sinks followed by a window of consecutive frames from later in the episode.
-3. student: a few-step model distilled from the teacher on its OWN rollouts (Self-Forcing style): student
-   episodes start from real frames and then run on their own generated frames, through the same KV cache
-   the daemon uses; for each next frame the teacher integrates its flow ODE with many steps from a noise
-   draw, and the student learns to land on that result from the same noise in its few steps (reflow-style
-   regression at the student's own timesteps). Drift that the student's own context causes is what it
-   trains on, so long rollouts stay stable.
-
-Everything a run writes lives in its `out` directory: <stage>.pt training states (resume), latents.pt, and
-model/ — a checkpoint directory that `worldbridge serve --world <out>/model` serves, rewritten after each
-stage.
-
-This module is the driver and the loop every stage shares (Context, Trainer, the data in memory, run());
-runtime/training/stages.py holds the stages (losses, self-rollouts), runtime/training/config.py the settings.
+"""The machinery every training stage shares (runtime/training/stages.py has the stages and run(), which chains
+them; runtime/training/config.py the settings): where and how this process trains (Context: device, autocast,
+DDP rank, the run directory, the log), the resumable optimisation loop (Trainer), the training data in memory
+(Episodes) and the servable checkpoint a stage leaves behind (save_model).
 """
 
 from __future__ import annotations
@@ -28,7 +12,7 @@ import math
 import os
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,16 +20,14 @@ import numpy as np
 import torch
 import torch.distributed as dist
 import torch.nn as nn
-import yaml
 
 from runtime.camera import intrinsics
 from runtime.data.dataset import Dataset
 from runtime.neural.autoencoder import Autoencoder
-from runtime.neural.checkpoint import ModelConfig, build_models, load_checkpoint, read_config, save_checkpoint
+from runtime.neural.checkpoint import ModelConfig, save_checkpoint
 from runtime.neural.dit import DiT, plucker_rays
 from runtime.precision import torch_dtype
 from runtime.training.config import STAGES, StageConfig, TrainConfig
-from runtime.training.stages import encode_all, train_autoencoder, train_student, train_teacher
 
 # ------------------------------------------------------------------------------------------ infrastructure
 
@@ -81,18 +63,14 @@ class Context:
                 dist.all_reduce(p.grad)
                 p.grad /= self.world_size
 
-    def trainer(self, stage: str, module: nn.Module) -> Trainer:
-        """The loop for one stage (a name in STAGES) of `module`, with that stage's settings; resumes from
-        <out>/<stage>.pt when an earlier run left one."""
-        return Trainer(self, stage, getattr(self.cfg, stage), module)
-
     def generator(self, stage: str, step: int) -> torch.Generator:
         """Batch sampling differs per rank and per step, and is the same again after a resume."""
         key = [self.cfg.seed, STAGES.index(stage), self.rank, step]
         return torch.Generator().manual_seed(int(np.random.SeedSequence(key).generate_state(1)[0]))
 
 
-def _context(cfg: TrainConfig) -> Context:
+def make_context(cfg: TrainConfig) -> Context:
+    """This process's Context: DDP set up from torchrun's environment, torch threads, the run directory."""
     rank, world_size = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
     device = torch.device(cfg.device)
     if world_size > 1:
@@ -231,7 +209,7 @@ def split(data_root: str | Path, holdout: int) -> tuple[int, int]:
     return n - holdout, n
 
 
-# ------------------------------------------------------------------------------------------------ driver
+# ------------------------------------------------------------------------------------------------ output
 
 
 def save_model(
@@ -246,51 +224,3 @@ def save_model(
     if ctx.world_size > 1:
         dist.barrier()
     return path
-
-
-def run(cfg: TrainConfig, until: str = "student", progress=None) -> Path:
-    """Run every stage up to and including `until`, resuming whatever an earlier run left unfinished.
-    Returns the servable model directory: <out>/model (the student, or the last stage trained)."""
-    if until not in STAGES:
-        raise ValueError(f"unknown stage {until!r}; stages: {', '.join(STAGES)}")
-    stages = STAGES[: STAGES.index(until) + 1]
-    ctx = _context(cfg)
-    torch.manual_seed(cfg.seed)
-    if ctx.main:
-        (ctx.out / "train.yaml").write_text(yaml.safe_dump(asdict(cfg), sort_keys=False))
-    if cfg.init:  # fine-tuning: the trained autoencoder is kept, the transformer starts from the trained one
-        init = load_checkpoint(cfg.init, "cpu")
-        mcfg, ae, dit = init.config, init.autoencoder, init.dit
-    else:
-        mcfg = read_config(cfg.model)
-        ae, dit = build_models(mcfg)
-    size = (mcfg.frame.width, mcfg.frame.height)
-    n_train, n_total = split(cfg.data, cfg.holdout)
-    train = load_episodes(cfg.data, 0, n_train, mcfg.dit.buttons).with_rays(dit, size)
-    held = load_episodes(cfg.data, n_train, n_total, mcfg.dit.buttons).with_rays(dit, size)
-    if tuple(train.frames.shape[-2:]) != (mcfg.frame.height, mcfg.frame.width):
-        raise ValueError(
-            f"{cfg.data}: frames are {tuple(train.frames.shape[-2:])} (H, W), the model wants "
-            f"({mcfg.frame.height}, {mcfg.frame.width})"
-        )
-    if not cfg.init:
-        ae = train_autoencoder(ctx, mcfg, ae, train, held, progress)
-    ae.to(ctx.device, memory_format=torch.channels_last).eval()
-    if len(stages) == 1:
-        return save_model(ctx, "model", mcfg, ae, dit, held, mcfg.sampler.steps)
-    latents_path = ctx.out / "latents.pt"
-    if latents_path.exists():
-        latents = torch.load(latents_path, weights_only=True)
-    else:
-        latents = encode_all(ctx, ae, train.frames, progress=progress)
-        if ctx.main:  # written whole or not at all: other ranks may be looking for it
-            torch.save(latents, latents_path.with_suffix(".tmp"))
-            latents_path.with_suffix(".tmp").replace(latents_path)
-    teacher = train_teacher(ctx, dit, latents, train, progress)
-    save_model(ctx, "teacher", mcfg, ae, teacher, held, cfg.student.teacher_steps)
-    if "student" not in stages:
-        return save_model(ctx, "model", mcfg, ae, teacher, held, cfg.student.teacher_steps)
-    student = build_models(mcfg)[1]
-    student.load_state_dict(teacher.state_dict())
-    student = train_student(ctx, student, teacher, latents, train, mcfg.sampler.steps, progress)
-    return save_model(ctx, "model", mcfg, ae, student, held, mcfg.sampler.steps)
