@@ -13,6 +13,7 @@ import pytest
 from bridge.client.client import Client
 from bridge.client.launch import DaemonProcess
 from runtime.camera import c2w_from_yaw_pitch
+from runtime.eval.metrics import psnr
 from runtime.neural.checkpoint import init_checkpoint
 from runtime.neural.world import NeuralWorld
 from runtime.world import Action
@@ -27,11 +28,6 @@ def checkpoint(tmp_path_factory) -> Path:
     start_frames = np.random.default_rng(0).integers(0, 256, (2, 32, 32, 3), np.uint8)
     init_checkpoint(path, TINY, seed=1, start_frames=start_frames)
     return path
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
-    return float("inf") if mse == 0 else 10 * np.log10(255**2 / mse)
 
 
 def episode(world: NeuralWorld, frames: int) -> list[dict]:

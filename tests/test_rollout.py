@@ -19,7 +19,7 @@ from bridge.tools.rollout import play_script
 from runtime.camera import yaw_pitch_from_c2w
 from runtime.data.dataset import Dataset
 from runtime.data.generate import generate
-from runtime.eval.evaluate import psnr
+from runtime.eval.metrics import psnr
 from runtime.lingbot import directory as lingbot
 from runtime.maze.world import MazeWorld
 

@@ -1,7 +1,8 @@
 """Write a sequence of RGB frames as a GIF, an MP4 or a directory of PNGs, chosen by the output path.
 
-GIF and PNG need only Pillow. MP4 pipes raw frames into the `ffmpeg` program (H.264), so it needs ffmpeg on
-PATH; without it the error says so and names the formats that always work.
+GIF and PNG need only Pillow; GIFs are encoded by runtime/eval/gif.py, the one GIF writer (`worldbridge eval`
+uses it too). MP4 pipes raw frames into the `ffmpeg` program (H.264), so it needs ffmpeg on PATH; without it the
+error says so and names the formats that always work.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import numpy as np
 from PIL import Image
 
 from bridge.tools.errors import UserError
+from runtime.eval.gif import upscale, write_gif
+from runtime.world import FPS
 
 FORMATS = ".gif, .mp4, or a directory (PNG frames)"
 
@@ -38,21 +41,18 @@ def check_writable(out: Path) -> str:
     return kind
 
 
-def write(frames: Sequence[np.ndarray], out: Path, fps: float = 16.0, scale: int = 1) -> Path:
+def write(frames: Sequence[np.ndarray], out: Path, fps: float = FPS, scale: int = 1) -> Path:
     """Write (H, W, 3) uint8 frames to `out`, each pixel `scale` x `scale`; returns `out`."""
     kind = check_writable(out)
-    if scale > 1:
-        frames = [np.repeat(np.repeat(f, scale, 0), scale, 1) for f in frames]
+    if kind == "gif":
+        return write_gif(frames, out, fps, scale)
+    frames = upscale(frames, scale)
     if kind == "png":
         out.mkdir(parents=True, exist_ok=True)
         for t, f in enumerate(frames):
             Image.fromarray(f).save(out / f"frame_{t:06d}.png")
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
-    if kind == "gif":
-        images = [Image.fromarray(f) for f in frames]
-        images[0].save(out, save_all=True, append_images=images[1:], duration=round(1000 / fps), loop=0)
-        return out
     h, w = frames[0].shape[:2]
     # yuv420p (what players expect) needs even sides: pad by one pixel where needed
     cmd = ["ffmpeg", "-loglevel", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}",

@@ -23,6 +23,8 @@ from bridge.protocol.poses import from_canonical, to_canonical
 from bridge.tools import media as video
 from bridge.tools.action_script import FPS, Script, load
 from bridge.tools.connect import Connection, open_world
+from runtime.eval.gif import side_by_side
+from runtime.eval.metrics import psnr
 
 
 @dataclass
@@ -98,14 +100,12 @@ def rollout(world: str | None, actions: Path, out: Path, *, connect: str | None 
                     "latency_ms_p50": round(float(np.nanmedian(run.latency_ms)), 2), "out": str(out)}
     frames = run.frames
     if truth is not None:
-        from runtime.eval.evaluate import psnr, side_by_side  # imports torch: only when comparing
-
         if truth.frames[0].shape != run.frames[0].shape:
             raise RuntimeError(f"{compare} answered {truth.frames[0].shape} for {run.frames[0].shape}")
         per_frame = [round(psnr(a, b), 2) for a, b in zip(run.frames, truth.frames)]
         report["compare"] = {"world": truth.world, "psnr_mean": round(float(np.mean(per_frame)), 2),
                              "psnr_min": round(float(np.min(per_frame)), 2), "psnr": per_frame}
-        frames = side_by_side(np.stack(run.frames), np.stack(truth.frames))
+        frames = side_by_side(run.frames, truth.frames)
     video.write(frames, out, FPS, scale)
     report["report"] = str(report_path(out))
     report_path(out).write_text(json.dumps(report, indent=1))

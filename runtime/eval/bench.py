@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from runtime.eval.metrics import psnr
 from runtime.neural.generate import commit, generate_cached, generate_recompute
 from runtime.neural.world import NeuralWorld, open_model
 from runtime.world import Action
@@ -43,11 +44,6 @@ def median_ms(fn: Callable[[], object], repeats: int) -> float:
         fn()
         times.append((time.perf_counter() - start) * 1000)
     return round(statistics.median(times), 2)
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return 99.0 if mse == 0 else 10 * math.log10(255**2 / mse)
 
 
 def rollout(world: NeuralWorld, frames: int, seed: int = 0) -> tuple[list[np.ndarray], list[float]]:

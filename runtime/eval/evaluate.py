@@ -6,55 +6,29 @@ the maze renders the truth. For each model (and the baselines, in the same run):
 - open-loop rollouts: from a true start frame, the model runs on its own frames for 16, 64 and 256 frames
   under the same controller input (with and without camera poses);
 - copy-last-frame baseline: the last true frame the model was given, repeated;
-- stability: a long rollout (10 minutes of 16 FPS by default) whose frame statistics must stay within the
-  range of real frames — no collapse to grey, no blow-up into noise.
-Scores are PSNR (dB) and SSIM of uint8 RGB frames.
+- stability: a long rollout (10 minutes of frames at runtime.world.FPS by default) whose frame statistics must
+  stay within the range of real frames — no collapse to grey, no blow-up into noise.
+Scores are PSNR (dB) and SSIM of uint8 RGB frames (runtime/eval/metrics.py).
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
-import torch.nn.functional as F
-from PIL import Image
 
 from runtime.data.dataset import Dataset
 from runtime.data.generate import generate
+from runtime.eval.gif import side_by_side, write_gif
+from runtime.eval.metrics import psnr, ssim
 from runtime.maze.world import MazeWorld
 from runtime.neural.world import NeuralWorld, open_model
-from runtime.world import Action
+from runtime.world import FPS, Action
 
 HORIZONS = (16, 64, 256)
 EVAL_SEED = 90_210  # trajectories from players and starts that no training dataset uses (datagen seeds 0..)
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    """PSNR in dB between uint8 images (..., H, W, 3); 100 for identical images."""
-    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
-    return 100.0 if mse == 0 else 10 * math.log10(255.0**2 / mse)
-
-
-def ssim(a: np.ndarray, b: np.ndarray) -> float:
-    """Mean SSIM (Wang et al. 2004: 11x11 Gaussian window, sigma 1.5) of uint8 RGB images (H, W, 3)."""
-    x = torch.from_numpy(a).permute(2, 0, 1)[None].double()
-    y = torch.from_numpy(b).permute(2, 0, 1)[None].double()
-    g = torch.exp(-((torch.arange(11, dtype=torch.float64) - 5) ** 2) / (2 * 1.5**2))
-    g = (g / g.sum())[:, None] * (g / g.sum())[None, :]
-    w = g.expand(3, 1, 11, 11)
-
-    def blur(z: torch.Tensor) -> torch.Tensor:
-        return F.conv2d(z, w, groups=3)
-
-    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
-    mx, my = blur(x), blur(y)
-    vx, vy, cov = blur(x * x) - mx**2, blur(y * y) - my**2, blur(x * y) - mx * my
-    s = ((2 * mx * my + c1) * (2 * cov + c2)) / ((mx**2 + my**2 + c1) * (vx + vy + c2))
-    return float(s.mean())
 
 
 @dataclass
@@ -121,8 +95,9 @@ def scores(pred: list[np.ndarray], truth: list[np.ndarray], horizon: int) -> dic
 
 def stability(world: NeuralWorld, maze: MazeWorld, minutes: float, reference: np.ndarray,
               progress: Callable[[int], None] | None = None) -> dict:
-    """Run one episode for `minutes` of 16 FPS frames under a playing explorer; check every frame's mean,
-    spatial contrast and high-frequency energy stay within the range seen in real frames (reference)."""
+    """Run one episode for `minutes` of frames (FPS a second) under a playing explorer; check every frame's mean,
+    spatial contrast and high-frequency energy stay within the range seen in real frames (reference). Collapsed:
+    more than 1% of the frames outside that range."""
     from runtime.maze.explore import Player
 
     def stats(frames: np.ndarray) -> np.ndarray:  # (N, H, W, 3) -> (N, 3): mean, contrast, detail
@@ -132,7 +107,7 @@ def stability(world: NeuralWorld, maze: MazeWorld, minutes: float, reference: np
 
     ref = stats(reference)
     lo, hi = ref.min(0) * 0.5, ref.max(0) * 1.5
-    total = int(minutes * 60 * 16)
+    total = int(minutes * 60 * FPS)
     maze.reset("stability", EVAL_SEED, reference.shape[2], reference.shape[1])
     player = Player(maze.level.solid, np.random.default_rng(EVAL_SEED))
     pose = maze.pose_of("stability")
@@ -142,7 +117,7 @@ def stability(world: NeuralWorld, maze: MazeWorld, minutes: float, reference: np
         action = player.act(pose)
         pose = maze.step({"stability": action})["stability"].pose  # the player walks the true maze
         chunk.append(world.step({"stability": action})["stability"].pixels)
-        if len(chunk) == 16 * 60 or i == total - 1:
+        if len(chunk) == FPS * 60 or i == total - 1:
             s = stats(np.stack(chunk))
             outside += int(((s < lo) | (s > hi)).any(1).sum())
             per_minute.append({"mean": round(float(s[:, 0].mean()), 1), "contrast": round(float(s[:, 1].mean()), 1),
@@ -156,19 +131,6 @@ def stability(world: NeuralWorld, maze: MazeWorld, minutes: float, reference: np
                            "contrast": [round(float(lo[1]), 1), round(float(hi[1]), 1)],
                            "detail": [round(float(lo[2]), 2), round(float(hi[2]), 2)]},
             "per_minute": per_minute}
-
-
-def side_by_side(pred: np.ndarray, truth: np.ndarray) -> list[np.ndarray]:
-    """Model | white gap | ground truth, frame by frame: (H, 2W + 4, 3) uint8 each."""
-    return [np.concatenate([p, np.full((p.shape[0], 4, 3), 255, np.uint8), t], 1) for p, t in zip(pred, truth)]
-
-
-def side_by_side_gif(pred: np.ndarray, truth: np.ndarray, path: Path, scale: int = 2) -> None:
-    """Model | ground truth, one GIF at 16 FPS."""
-    frames = side_by_side(pred, truth)
-    images = [Image.fromarray(f).resize((f.shape[1] * scale, f.shape[0] * scale), Image.NEAREST) for f in frames]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    images[0].save(path, save_all=True, append_images=images[1:], duration=62, loop=0)
 
 
 def evaluate(model: str | Path, teacher: str | Path | None, out: Path, trajectories: int = 8, frames: int = 257,
@@ -211,7 +173,7 @@ def evaluate(model: str | Path, teacher: str | Path | None, out: Path, trajector
         row["gain_over_copy_db"] = round(row["model"]["psnr"] - row["copy_last_frame"]["psnr"], 2)
         report["open_loop"][str(horizon)] = row
     for k in range(min(gifs, trajectories)):
-        side_by_side_gif(rollouts[False][k][:64], truth[k][:64], out / f"rollout_{k}.gif")
+        write_gif(side_by_side(rollouts[False][k][:64], truth[k][:64]), out / f"rollout_{k}.gif", FPS, scale=2)
     if stability_minutes > 0:
         say(f"stability ({stability_minutes:g} min)")
         reference = np.concatenate([tr.frames for tr in trajs])
