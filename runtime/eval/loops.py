@@ -125,10 +125,10 @@ def loop_closure(
     say = progress or (lambda _: None)
     per_start = [make_loops(truth, 1000 + s, revisits) for s in range(starts)]
     report: dict = {"world": world.name, "size": size, "starts": starts, "loops": {}}
-    names = [lp.name for lp in per_start[0]]
+    names = list(dict.fromkeys(lp.name for loops in per_start for lp in loops))  # a square needs open floor
     for name in names:
         runs = [next((lp for lp in loops if lp.name == name), None) for loops in per_start]
-        runs = [(s, lp) for s, lp in enumerate(runs) if lp is not None]  # a start may have no room for a square
+        runs = [(s, lp) for s, lp in enumerate(runs) if lp is not None]
         say(f"{name}: {len(runs[0][1].actions)} frames x {len(runs)} starts")
         rows = _run(world, truth, runs, size)
         report["loops"][name] = {"frames": len(runs[0][1].actions), "seconds_apart": runs[0][1].seconds_apart,
