@@ -85,7 +85,8 @@ def test_teacher_forcing_puts_true_frames_in_context(tmp_path):
     out = []
     for observed in (None, truth):
         world.reset(0, 5, 32, 32, image=truth[0])
-        frames = [world.step({0: Action(move=(0, 1))}, None if observed is None else {0: observed[i]})[0].pixels
+        act = {0: Action(move=(0, 1))}
+        frames = [(world.step(act) if observed is None else world.teacher_forced_step(act, {0: observed[i]}))[0].pixels
                   for i in range(1, 3)]
         out.append(frames)
     np.testing.assert_array_equal(out[0][0], out[1][0])  # same start, same noise: same first frame

@@ -43,7 +43,8 @@ def episode(world: NeuralWorld, frames: int) -> list[dict]:
         actions = {"walk": Action(move=(0.0, 1.0), look=(4.0, -1.0), buttons=i % 2),
                    "posed": Action(move=(0.5, 0.5), pose=pose, fov_deg=70.0), "image": Action(look=(-2.0, 0.0))}
         observed = {"walk": image[:32, :32], "posed": image[8:40, 8:40], "image": image[:32, 16:]} if i == 3 else None
-        out.append({k: f.pixels for k, f in world.step(actions, observed).items()})
+        frames = world.step(actions) if observed is None else world.teacher_forced_step(actions, observed)
+        out.append({k: f.pixels for k, f in frames.items()})
     return out
 
 

@@ -75,8 +75,8 @@ def teacher_forced(world: NeuralWorld, trajs: list[Trajectory], length: int) -> 
         world.reset(k, k, 0, 0, image=tr.frames[0])
     out: list[list[np.ndarray]] = [[] for _ in trajs]
     for t in range(1, length):
-        frames = world.step({k: tr.actions[t] for k, tr in enumerate(trajs)},
-                            observed={k: tr.frames[t] for k, tr in enumerate(trajs)})
+        frames = world.teacher_forced_step({k: tr.actions[t] for k, tr in enumerate(trajs)},
+                                           {k: tr.frames[t] for k, tr in enumerate(trajs)})
         for k in range(len(trajs)):
             out[k].append(frames[k].pixels)
     for k in range(len(trajs)):

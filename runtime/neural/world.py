@@ -140,12 +140,20 @@ class NeuralWorld(World):
                 return
             self.backend.commit(self.cache, [slot], first, conditions)
 
-    def step(
-        self, actions: dict[Hashable, Action], observed: dict[Hashable, np.ndarray] | None = None
+    def step(self, actions: dict[Hashable, Action]) -> dict[Hashable, Frame]:
+        """One frame for every episode in `actions`, all in one batch."""
+        return self._advance(actions, None)
+
+    def teacher_forced_step(
+        self, actions: dict[Hashable, Action], observed: dict[Hashable, np.ndarray]
     ) -> dict[Hashable, Frame]:
-        """One frame for every episode in `actions`, all in one batch. `observed` (evaluation): for every key
-        the frame (H, W, 3) uint8 that truly came next; it enters the context instead of the generated one,
-        which is still what is returned (teacher forcing)."""
+        """step, for evaluation: `observed` holds for every key the frame (H, W, 3) uint8 that truly came next;
+        it enters the context instead of the generated one, which is still what is returned."""
+        return self._advance(actions, observed)
+
+    def _advance(
+        self, actions: dict[Hashable, Action], observed: dict[Hashable, np.ndarray] | None
+    ) -> dict[Hashable, Frame]:
         for key, action in actions.items():
             if key not in self._episodes:
                 raise KeyError(f"episode {key!r} was never reset")
