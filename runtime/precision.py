@@ -7,8 +7,9 @@ the CLI can offer the names without loading torch.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING
+
+from runtime.machine import native_bf16
 
 if TYPE_CHECKING:
     import torch
@@ -26,19 +27,10 @@ def torch_dtype(name: str) -> torch.dtype:
     return getattr(torch, name)
 
 
-def native_bf16_cpu() -> bool:
-    """Whether this CPU multiplies bfloat16 natively (AVX-512 BF16 or AMX); others emulate it, slower than fp32."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
-
-
 def fastest_dtype(device: str | torch.device) -> str:
     """bfloat16 where it runs natively (CUDA; CPUs with AVX-512 BF16 or AMX, ~1.4x float32 on the development
     machine at a 50 dB PSNR cost), else float32."""
-    return "bfloat16" if str(device).startswith("cuda") or native_bf16_cpu() else "float32"
+    return "bfloat16" if str(device).startswith("cuda") or native_bf16() else "float32"
 
 
 def compute_dtype(name: str, device: str | torch.device) -> torch.dtype:

@@ -22,6 +22,9 @@ def test_bench_json_keys():
         assert key in out
     assert out["world"] == "maze" and out["frames"] == 60 and (out["width"], out["height"]) == (128, 128)
     assert out["fps"] > 0 and set(out["latency_ms"]) == {"p50", "p95", "p99"}
+    m = out["machine"]  # which CPU class the figures belong to
+    assert m["cores"] >= 1 and m["torch_cpu_capability"] in ("DEFAULT", "AVX2", "AVX512", "ZVECTOR", "VSX", "SVE256")
+    assert "avx2" in m["isa"] or m["torch_cpu_capability"] != "AVX2"
 
 
 def test_demo_writes_a_gif(tmp_path):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from runtime.world import World
 
-BACKENDS = ("torch", "onnx", "onnx-int8")  # what runtime.neural.world.open_model runs a model on
+BACKENDS = ("auto", "torch", "onnx", "onnx-int8")  # what runtime.neural.world.open_model runs a model on
 DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "models" / "default"
 
 
@@ -41,7 +41,7 @@ def load_world(
 
         return MazeWorld(level_seed=level)
     if spec.startswith("lingbot-fast:"):
-        if backend != "torch":
+        if backend not in ("torch", "auto"):
             raise ValueError(f"--world {spec}: runs on the torch backend only")
         from runtime.lingbot.fast.world import open_lingbot
 

@@ -7,7 +7,10 @@
 - lockstep: one credit at a time -> round trip minus the world's step = the daemon's own cost per frame
   (protocol, encode, transport both ways);
 - sessions: 1, 2, 4 clients streaming at once -> aggregate fps (one model step serves them all, batched);
-- the daemon's peak resident memory.
+- the daemon's peak resident memory;
+- the machine: CPU model, threads, torch's kernel level and the instruction sets that matter (runtime/machine.py).
+Run it under ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 to see an AVX-512 machine's AVX2 kernels (an
+approximation of an AVX2-only CPU, not a substitute: the report says the cap was set).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from bridge.client.client import Client
 from bridge.client.launch import DaemonProcess
 from bridge.server.worlds import model_path
 from runtime.eval.bench import scripted_action
+from runtime.machine import describe
 
 
 def _pcts(xs: list[float]) -> dict[str, float]:
@@ -139,7 +143,7 @@ def run(
     long: int = 2000,
 ) -> dict:
     """The whole report; `backends` (runtime.eval.bench.VARIANTS) and `long` only for neural worlds."""
-    report: dict = {}
+    report: dict = {"machine": describe()}  # figures differ by CPU class: every run says which it ran on
     model = model_dir(world)
     if model is not None and backends:
         from runtime.eval.bench import cache_and_length, compare_backends
@@ -158,8 +162,12 @@ def run(
 def table(r: dict) -> str:
     """The report as a few human-readable lines."""
     lat, ovh = r["latency_ms"], r["daemon_overhead_ms"]
+    m = r["machine"]
+    cap = "".join(f", {k}={v}" for k, v in m["isa_cap"].items())
     lines = [
         f"{r['world']} {r['width']}x{r['height']} {r['format']} ({' '.join(r['serve_args'])})",
+        f"  on {m['cpu']}, {m['torch_threads']} threads, torch kernels {m['torch_cpu_capability']}{cap}, "
+        f"native bf16: {'yes' if m['native_bf16'] else 'no'}",
         f"  stream: {r['fps']} fps, input-to-frame p50 {lat['p50']} / p95 {lat['p95']} / p99 {lat['p99']} ms, "
         f"step p50 {r['step_ms']['p50']} ms, daemon overhead p50 {ovh['p50']} ms, "
         f"peak RSS {r['daemon_peak_rss_mib']} MiB",

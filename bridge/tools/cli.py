@@ -321,11 +321,12 @@ def build_parser() -> argparse.ArgumentParser:
                    "holding the daemon's z85 secret key; its public key is printed at start")
     s.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 (neural worlds)")
     s.add_argument("--dtype", default="auto", choices=DTYPE_CHOICES,
-                   help="neural worlds on torch: compute precision; auto = bfloat16 on CUDA and on CPUs with AVX-512 "
-                   "BF16 or AMX (1.4x float32 here), else float32")
+                   help="neural worlds on torch: compute precision; auto = bfloat16 on CUDA, else the faster of "
+                   "float32 and bfloat16 measured here (bfloat16 only where native: AVX-512 BF16, AMX)")
     s.add_argument("--steps", type=int, help="neural worlds: denoising steps per frame (default: the model's)")
     s.add_argument("--backend", default="torch", choices=BACKENDS,
-                   help="neural worlds: torch, or ONNX Runtime (float32, or int8 transformer weights)")
+                   help="neural worlds: torch, ONNX Runtime (float32, or int8 transformer weights), or auto: the "
+                        "fastest measured on this machine, cached (runtime/neural/calibrate.py)")
     s.add_argument("--max-sessions", type=int, default=Limits.max_sessions)
     s.add_argument("--idle-timeout", type=float, default=Limits.idle_timeout_s, help="seconds")
     s.add_argument("--max-message-bytes", type=int, default=Limits.max_message_bytes)

@@ -244,6 +244,12 @@ class NeuralWorld(World):
 def open_model(
     path: str | Path, device: str = "cpu", steps: int | None = None, dtype: str = "auto", backend: str = "torch"
 ) -> NeuralWorld:
-    """A model directory on a backend: "torch" (in `dtype`; "auto": runtime/precision.py), or "onnx" / "onnx-int8"
-    (ONNX Runtime in float32 or with int8 transformer weights, exported next to the model on first use)."""
+    """A model directory on a backend: "torch" (in `dtype`), "onnx" / "onnx-int8" (ONNX Runtime in float32 or
+    with int8 transformer weights, exported next to the model on first use), or "auto". "auto" backend or dtype:
+    the fastest measured on this machine (runtime/neural/calibrate.py), never an emulated dtype."""
+    if backend == "auto" or dtype == "auto":
+        from runtime.neural.calibrate import choose
+
+        picked = choose(path, backend, dtype, device, steps)
+        backend, dtype = picked["backend"], picked["dtype"]
     return NeuralWorld(path, device=device, steps=steps, dtype=dtype, backend=backend)
