@@ -51,6 +51,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from runtime.lingbot.fast.config import CHUNK_FRAMES, FastDiTConfig
+from runtime.lingbot.fast.quant import QuantLinear
 
 ROPE_THETA = 10000.0
 POSITIONS = ("absolute", "rolling")
@@ -96,8 +97,11 @@ def apply_rope(x: torch.Tensor, angles: torch.Tensor) -> torch.Tensor:
     return torch.stack([a * cos - b * sin, a * sin + b * cos], dim=-1).flatten(-2).type_as(x)
 
 
-def _linear(layer: nn.Linear, x: torch.Tensor) -> torch.Tensor:
-    """layer(x) in the layer's dtype (bf16 weights get bf16 activations; the result stays in that dtype)."""
+def _linear(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """layer(x) in the layer's dtype (bf16 weights get bf16 activations; the result stays in that dtype); a
+    QuantLinear casts to its compute dtype itself."""
+    if isinstance(layer, QuantLinear):
+        return layer(x)
     return layer(x.to(layer.weight.dtype))
 
 
@@ -182,24 +186,47 @@ class Block(nn.Module):
     ) -> torch.Tensor:
         """x (B, L, D) float32 residual stream, L = frames * N; e0 (B, frames, 6, D) float32 per-frame time
         modulation; control (B, L, D) embedded control signal; cross_kv: text keys/values."""
-        B, L, D = x.shape
-        e = (self.modulation.float()[:, None] + e0).unbind(2)  # 6 x (B, frames, D)
+        q, k, v = block_in(self, x, e0, frames)
+        return block_out(self, x, attend(q, k, v), e0, control, cross_kv[0], cross_kv[1], frames)
 
-        def mod(h: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
-            return (h.view(B, frames, -1, D) * (1 + scale[:, :, None]) + shift[:, :, None]).view(B, L, D)
 
-        def gate(h: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
-            return (h.float().view(B, frames, -1, D) * g[:, :, None]).view(B, L, D)
+# A block in two pieces around its self-attention, the only part whose shapes change from chunk to chunk (the
+# cache's visible length): everything else has the chunk's fixed shapes, so these two are what `compile` compiles.
 
-        q, k, v = self.self_attn.qkv(mod(self.norm1(x), e[0], e[1]))
-        x = x + gate(_linear(self.self_attn.o, attend(q, k, v)), e[2])
-        hidden = _linear(self.cam_injector_layer2, F.silu(_linear(self.cam_injector_layer1, control))) + control
-        x = (1.0 + _linear(self.cam_scale_layer, hidden).float()) * x + _linear(self.cam_shift_layer, hidden).float()
-        xq = self.norm3(x)  # cross-attention: queries from the video, keys/values precomputed from the text
-        Bq, Lq, _ = xq.shape
-        q = self.cross_attn.norm_q(_linear(self.cross_attn.q, xq)).view(Bq, Lq, self.cross_attn.heads, -1)
-        x = x + _linear(self.cross_attn.o, sdpa(q, *cross_kv)).float()
-        return x + gate(self.ffn[2](self.ffn[1](_linear(self.ffn[0], mod(self.norm2(x), e[3], e[4])))), e[5])
+def _modulate(h: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor, frames: int) -> torch.Tensor:
+    B, L, D = h.shape
+    return (h.view(B, frames, -1, D) * (1 + scale[:, :, None]) + shift[:, :, None]).view(B, L, D)
+
+
+def _gate(h: torch.Tensor, g: torch.Tensor, frames: int) -> torch.Tensor:
+    B, L, D = h.shape
+    return (h.float().view(B, frames, -1, D) * g[:, :, None]).view(B, L, D)
+
+
+def block_in(block: Block, x: torch.Tensor, e0: torch.Tensor, frames: int
+             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A block up to its self-attention: adaLN-modulated norm, q/k/v (B, L, H, hd), k before RoPE."""
+    e = (block.modulation.float()[:, None] + e0).unbind(2)  # 6 x (B, frames, D)
+    return block.self_attn.qkv(_modulate(block.norm1(x), e[0], e[1], frames))
+
+
+def block_out(block: Block, x: torch.Tensor, attended: torch.Tensor, e0: torch.Tensor, control: torch.Tensor,
+              text_k: torch.Tensor, text_v: torch.Tensor, frames: int) -> torch.Tensor:
+    """The rest of a block from the self-attention's output (B, L, dim): gated residual, control injection,
+    cross-attention to the text, MLP."""
+    e = (block.modulation.float()[:, None] + e0).unbind(2)
+    x = x + _gate(_linear(block.self_attn.o, attended), e[2], frames)
+    hidden = _linear(block.cam_injector_layer2, F.silu(_linear(block.cam_injector_layer1, control))) + control
+    x = (1.0 + _linear(block.cam_scale_layer, hidden).float()) * x + _linear(block.cam_shift_layer, hidden).float()
+    xq = block.norm3(x)  # cross-attention: queries from the video, keys/values precomputed from the text
+    Bq, Lq, _ = xq.shape
+    q = block.cross_attn.norm_q(_linear(block.cross_attn.q, xq)).view(Bq, Lq, block.cross_attn.heads, -1)
+    x = x + _linear(block.cross_attn.o, sdpa(q, text_k, text_v)).float()
+    h = block.ffn[2](block.ffn[1](_linear(block.ffn[0], _modulate(block.norm2(x), e[3], e[4], frames))))
+    return x + _gate(h, e[5], frames)
+
+
+COMPILE = ("off", "default", "max-autotune-no-cudagraphs", "reduce-overhead")
 
 
 class Head(nn.Module):
@@ -243,6 +270,23 @@ class WanFastDiT(nn.Module):
         self.time_projection = nn.Sequential(nn.SiLU(), nn.Linear(d, 6 * d))
         self.blocks = nn.ModuleList([Block(cfg) for _ in range(cfg.num_layers)])
         self.head = Head(cfg)
+        self._pieces: tuple[Callable, Callable] = (block_in, block_out)
+        self.compiled = "off"
+
+    def compile_blocks(self, mode: str = "default") -> None:
+        """torch.compile the fixed-shape parts of every block (block_in, block_out: all but the self-attention
+        over the cache, whose length changes until the cache is full). One compiled graph serves all blocks (the
+        block is an argument); "reduce-overhead" adds CUDA graphs (CUDA only). "off" restores eager."""
+        if mode not in COMPILE:
+            raise ValueError(f"compile must be one of {', '.join(COMPILE)}, not {mode!r}")
+        if mode == "off":
+            self._pieces, self.compiled = (block_in, block_out), mode
+            return
+        if mode == "reduce-overhead" and not any(p.is_cuda for p in self.parameters()):
+            raise ValueError("compile reduce-overhead (CUDA graphs) needs the model on a CUDA device")
+        self._pieces = (torch.compile(block_in, mode=mode, dynamic=False),
+                        torch.compile(block_out, mode=mode, dynamic=False))
+        self.compiled = mode
 
     # ----------------------------------------------------------------------------------------- conditions
 
@@ -285,8 +329,10 @@ class WanFastDiT(nn.Module):
         tokens = self.patch_embedding(torch.cat([x, y], dim=1).to(self.patch_embedding.weight.dtype))
         tokens = tokens.flatten(2).transpose(1, 2).float()  # (B, L, D), L = F * h/2 * w/2
         e, e0 = self.time_modulation(t)
+        pieces_in, pieces_out = self._pieces
         for i, block in enumerate(self.blocks):
-            tokens = block(tokens, e0, control, cross_kv[i], lambda q, k, v, i=i: attend(i, q, k, v), Fr // pt)
+            q, k, v = pieces_in(block, tokens, e0, Fr // pt)
+            tokens = pieces_out(block, tokens, attend(i, q, k, v), e0, control, *cross_kv[i], Fr // pt)
         out = self.head(tokens, e, Fr // pt)  # (B, L, pt*ph*pw*16)
         gf, gh, gw = Fr // pt, h // ph, w // pw
         out = out.view(B, gf, gh, gw, pt, ph, pw, self.cfg.out_dim)
@@ -309,9 +355,13 @@ class WanFastDiT(nn.Module):
         past = rope_angles(self.cfg.head_dim, past_frames.to(x.device), rows, cols) if len(past_frames) else None
         pending: list[tuple[torch.Tensor, torch.Tensor]] = []
 
+        graphs = self.compiled == "reduce-overhead"
+        if graphs:  # CUDA graph outputs are overwritten by the next replay: a new step for every forward
+            torch.compiler.cudagraph_mark_step_begin()
+
         def attend(i: int, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
             if record:
-                pending.append((k, v))
+                pending.append((k.clone(), v.clone()) if graphs else (k, v))
             q, k_rot = apply_rope(q, own), apply_rope(k, own)
             if past is not None:
                 k_past, v_past = cache.visible(i)  # (B, Lp, H, hd) each

@@ -11,9 +11,10 @@ reported at once, by tensor name:
     head.head.weight: dtype torch.float16, while the rest of the checkpoint is torch.bfloat16
     missing tensors: blocks.1.cross_attn.k.weight, ...
 
-Modules are built on the meta device and receive the loaded tensors by `load_state_dict(assign=True)`, so a
-14B-parameter DiT is never allocated twice. .pth files are read with torch.load(weights_only=True): tensors
-only, no pickled code.
+Modules are built on the meta device and receive the loaded tensors in place, so a 14B-parameter DiT is never
+allocated twice; the DiT's shards are read one tensor at a time (cast or quantised as each arrives), so the host
+never holds a whole shard, let alone the whole state dict. .pth files are read with torch.load(weights_only=True):
+tensors only, no pickled code.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import torch.nn as nn
 from safetensors import safe_open
 
 from runtime.lingbot.fast.config import DIT_INDEX, DIT_SINGLE
+from runtime.lingbot.fast.quant import swap_in_quantized
 from runtime.world import CheckpointError
 
 _SAFETENSORS_DTYPES = {
@@ -109,19 +111,48 @@ def check(
 
 
 def load_safetensors(
-    module: nn.Module, folder: Path, device: torch.device | str, dtype: torch.dtype, what: str = "DiT"
+    module: nn.Module, folder: Path, device: torch.device | str, dtype: torch.dtype, what: str = "DiT",
+    quantize: str = "none",
 ) -> nn.Module:
-    """Fill a (meta-device) module from a sharded safetensors folder, shard by shard, cast to `dtype`."""
+    """Fill a (meta-device) module from a sharded safetensors folder, one tensor at a time: each tensor is read,
+    cast to `dtype` (or, for the layers quant.py covers when `quantize` is "int8"/"fp8", quantised) on `device`
+    and put in place before the next is read. Host memory never holds more than the tensor in transit beyond
+    what the module keeps and the shard being read (safetensors maps a shard's file while it is open; tensors
+    read in the file's dtype on a CPU are views of that mapping, copied out when quantising so that the mapping
+    can go), so with quantisation the peak stays below one full-precision copy of the weights."""
     files = shard_map(folder)
     check(module, header(files), f"{what} ({folder})")
+    quantized = {} if quantize == "none" else swap_in_quantized(module, quantize, dtype)
     by_file: dict[Path, list[str]] = {}
     for name, file in files.items():
         by_file.setdefault(file, []).append(name)
     for file, names in by_file.items():
-        with safe_open(file, framework="pt", device=str(device)) as f:
-            state = {name: f.get_tensor(name).to(dtype) for name in names}
-        module.load_state_dict(state, strict=False, assign=True)
+        with safe_open(file, framework="pt", device="cpu") as f:
+            for name in names:
+                tensor = f.get_tensor(name)
+                if name in quantized:
+                    quantized[name].set_weight(tensor.to(device))
+                else:
+                    value = tensor.to(device=device, dtype=dtype)
+                    if quantized and value.untyped_storage().data_ptr() == tensor.untyped_storage().data_ptr():
+                        value = value.clone()  # a view would keep the whole shard's file mapping alive
+                    _assign(module, name, value)
+                    del value
+                del tensor
+    left = [n for n, t in list(module.named_parameters()) + list(module.named_buffers()) if t.is_meta]
+    if left:
+        raise CheckpointError(f"{what} ({folder}): not loaded: {', '.join(left[:12])}")
     return module
+
+
+def _assign(module: nn.Module, name: str, tensor: torch.Tensor) -> None:
+    """Put `tensor` in place of parameter or buffer `name` (dotted) of `module`."""
+    owner_name, _, leaf = name.rpartition(".")
+    owner = module.get_submodule(owner_name)
+    if leaf in owner._parameters:
+        owner._parameters[leaf] = nn.Parameter(tensor, requires_grad=False)
+    else:
+        owner._buffers[leaf] = tensor
 
 
 def load_pth(module: nn.Module, path: Path, device: torch.device | str, dtype: torch.dtype, what: str) -> nn.Module:

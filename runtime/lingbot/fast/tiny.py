@@ -44,10 +44,14 @@ def write_tokenizer(folder: Path) -> None:
 
 
 def write_tiny_checkpoint(path: str | Path, seed: int = 0, control_dim: int = 6, shards: int = 2,
-                          dtype: torch.dtype = torch.float32) -> Path:
-    """Write the whole release layout under `path`; returns it. Weights random (seeded), modulation included."""
+                          dtype: torch.dtype = torch.float32, config: FastDiTConfig | None = None,
+                          shard_bytes: int | None = None) -> Path:
+    """Write the whole release layout under `path`; returns it. Weights random (seeded), modulation included.
+    config: other DiT sizes (text_dim must stay 32, the tiny umT5's width); shard_bytes: split the DiT into
+    shards of about that many bytes, in state-dict order, as diffusers' max_shard_size does (else `shards`
+    shards of equally many tensors)."""
     path = Path(path)
-    cfg = tiny_config(control_dim)
+    cfg = config or tiny_config(control_dim)
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         dit = WanFastDiT(cfg)
@@ -67,12 +71,11 @@ def write_tiny_checkpoint(path: str | Path, seed: int = 0, control_dim: int = 6,
               "num_layers": cfg.num_layers, "local_attn_size": -1, "sink_size": 0, "eps": cfg.eps}
     (dit_dir / "config.json").write_text(json.dumps(config, indent=2))
     state = {k: v.to(dtype).contiguous() for k, v in dit.state_dict().items()}
-    names = list(state)
-    per = -(-len(names) // shards)
     weight_map = {}
-    for s in range(shards):
-        file = f"diffusion_pytorch_model-{s + 1:05d}-of-{shards:05d}.safetensors"
-        part = {n: state[n] for n in names[s * per:(s + 1) * per]}
+    groups = _shard_groups(state, shards, shard_bytes)
+    for s, group in enumerate(groups):
+        file = f"diffusion_pytorch_model-{s + 1:05d}-of-{len(groups):05d}.safetensors"
+        part = {n: state[n] for n in group}
         save_file(part, str(dit_dir / file), metadata={"format": "pt"})
         weight_map.update(dict.fromkeys(part, file))
     total = sum(v.numel() * v.element_size() for v in state.values())
@@ -81,6 +84,22 @@ def write_tiny_checkpoint(path: str | Path, seed: int = 0, control_dim: int = 6,
     torch.save({k: v.to(torch.bfloat16) for k, v in t5.state_dict().items()}, path / T5_FILE)
     write_tokenizer(path / TOKENIZER_DIR)
     return path
+
+
+def _shard_groups(state: dict[str, torch.Tensor], shards: int, shard_bytes: int | None) -> list[list[str]]:
+    names = list(state)
+    if shard_bytes is None:
+        per = -(-len(names) // shards)
+        return [names[s * per:(s + 1) * per] for s in range(shards)]
+    groups, size = [[]], 0
+    for n in names:
+        nbytes = state[n].numel() * state[n].element_size()
+        if groups[-1] and size + nbytes > shard_bytes:
+            groups.append([])
+            size = 0
+        groups[-1].append(n)
+        size += nbytes
+    return groups
 
 
 def main() -> None:

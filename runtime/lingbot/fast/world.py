@@ -29,6 +29,7 @@ import math
 import time
 from collections import deque
 from collections.abc import Hashable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -52,8 +53,9 @@ from runtime.lingbot.fast.config import (
     read_dit_config,
 )
 from runtime.lingbot.fast.control import TranslationScale, control_tokens, relative_motion, scene_scale
-from runtime.lingbot.fast.dit import ChunkCache, ChunkInputs, WanFastDiT
+from runtime.lingbot.fast.dit import COMPILE, ChunkCache, ChunkInputs, WanFastDiT
 from runtime.lingbot.fast.loader import load_pth, load_safetensors, shapes_of
+from runtime.lingbot.fast.quant import check_quantize
 from runtime.lingbot.fast.text import PromptEncoder, T5Encoder, Tokenizer, t5_sizes
 from runtime.lingbot.fast.vae import WanVAE, vae_dim
 from runtime.motion import standing_pose, walk
@@ -80,6 +82,10 @@ class LingBotOptions:
     fov_deg: float = 60.0  # vertical field of view when the engine sends none
     text_offload: bool = True  # keep umT5 on the CPU; on a GPU, move it there only while encoding a prompt
     image: str = "image.jpg"  # default start image, relative to the checkpoint directory
+    quantize: str = "none"  # the DiT blocks' linear weights: "none" (serving dtype), "int8" or "fp8" (quant.py)
+    overlap: bool = False  # decode a chunk (worker thread / second CUDA stream) while its KV-cache pass runs
+    compile: str = "off"  # torch.compile the blocks' fixed-shape parts: off, default, max-autotune-no-cudagraphs,
+    # reduce-overhead (CUDA graphs, CUDA only)
 
 
 def read_options(path: Path, **overrides) -> LingBotOptions:
@@ -101,6 +107,9 @@ def read_options(path: Path, **overrides) -> LingBotOptions:
         values["sinks"], window = cache_chunks(local, int(values.get("sink_size") or 0))
         values["window"] = -1 if window is None else window
     opts = LingBotOptions(**values)
+    check_quantize(opts.quantize)
+    if opts.compile not in COMPILE:
+        raise ValueError(f"compile must be one of {', '.join(COMPILE)}, not {opts.compile!r}")
     if opts.sinks < 0 or not (opts.window >= 1 or opts.window == -1):
         raise ValueError(f"cache sinks {opts.sinks}, window {opts.window}: need sinks >= 0 and window >= 1 "
                          "(or -1: keep all history, growing)")
@@ -130,7 +139,7 @@ class _Episode:
 class LingBotWorld(World):
     """LingBot-World-Fast from a release directory (runtime/lingbot/fast/config.py)."""
 
-    capabilities = ("pose", "start_image")
+    capabilities = ("pose", "start_image", "prompt")
 
     def __init__(self, path: str | Path, device: str = "cpu", dtype: str = "float32", steps: int | None = None,
                  **options):
@@ -151,7 +160,9 @@ class LingBotWorld(World):
         self.config = cfg
         with torch.device("meta"):
             dit = WanFastDiT(cfg)
-        self.dit = load_safetensors(dit, dit_dir, self.device, self.dtype).eval()
+        self.dit = load_safetensors(dit, dit_dir, self.device, self.dtype, quantize=opts.quantize).eval()
+        if opts.compile != "off":
+            self.dit.compile_blocks(opts.compile)
         vae_path = self.path / VAE_FILE
         with torch.device("meta"):
             vae = WanVAE(dim=vae_dim(shapes_of(vae_path)) if vae_path.is_file() else 96)
@@ -171,6 +182,8 @@ class LingBotWorld(World):
         self._text_kv: dict[str, list] = {}
         self._episodes: dict[Hashable, _Episode] = {}
         self.last_chunk_ms = 0.0
+        self._worker: ThreadPoolExecutor | None = None  # overlap on a CPU: the decode thread
+        self._side: torch.cuda.Stream | None = None  # overlap on a GPU: the decode stream
 
     # ------------------------------------------------------------------------------------------- World
 
@@ -208,6 +221,17 @@ class LingBotWorld(World):
     def close(self, key: Hashable) -> None:
         self._episodes.pop(key, None)
 
+    def episode_bytes(self, width: int, height: int) -> int:
+        """The episode's KV cache once full: keys and values of every layer for sinks + window chunks of 3 latent
+        frames, (H/16)(W/16) tokens each, model width wide: 15.3 GB at 480x832 in bfloat16 with 1 + 3 chunks.
+        An unbounded window (-1) grows by a chunk every 12 frames; then this counts the sinks and one chunk, a
+        floor."""
+        o, cfg = self.options, self.config
+        tokens = CHUNK_FRAMES * (o.height // VAE_STRIDE[1] // cfg.patch_size[1]) * (
+            o.width // VAE_STRIDE[2] // cfg.patch_size[2])
+        chunks = o.sinks + (1 if o.window == -1 else o.window)
+        return 2 * cfg.num_layers * chunks * tokens * cfg.dim * self.dtype.itemsize
+
     def set_prompt(self, key: Hashable, prompt: str) -> None:
         """Change episode `key`'s prompt from its next chunk on (encoded once, then cached)."""
         self._episodes[key].prompt = prompt
@@ -230,17 +254,59 @@ class LingBotWorld(World):
         tokens = control_tokens(motion, K, H, W, wasd, self.config.patch_size, VAE_STRIDE[1])
         inputs = ChunkInputs(self._condition(ep), self.dit.embed_control(tokens.to(self.device)),
                              self._context(ep.prompt))
-        x0 = self.denoise(ep, inputs)
-        video = self.vae.decode_chunk(x0, ep.decoder)[0]  # (3, T, H, W) in [-1, 1]
-        pixels = ((video.float() + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).permute(1, 2, 3, 0).cpu().numpy()
+        x0 = self.sample(ep, inputs)
+        if self.options.overlap:
+            pixels = self._decode_during(ep, x0, lambda: self.commit(ep, inputs, x0))
+        else:
+            self.commit(ep, inputs, x0)
+            pixels = self._pixels(self.vae.decode_chunk(x0, ep.decoder)).cpu().numpy()
         for frame, pose in zip(pixels, video_poses):
             ep.buffer.append(Frame(frame, pose.copy()))
         ep.chunks += 1
         self.last_chunk_ms = (time.perf_counter() - started) * 1e3
 
+    @staticmethod
+    def _pixels(video: torch.Tensor) -> torch.Tensor:
+        """(1, 3, T, H, W) in [-1, 1] -> (T, H, W, 3) uint8, on video's device."""
+        return ((video[0].float() + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).permute(1, 2, 3, 0)
+
+    def _decode_during(self, ep: _Episode, x0: torch.Tensor, work) -> np.ndarray:
+        """Decode x0 while `work` (the chunk's KV-cache pass) runs: on a GPU on a second CUDA stream, on a CPU in
+        a worker thread. The decode reads only x0 and the VAE's own streaming state; the cache pass reads x0 and
+        writes only the DiT's cache, so the result is the same as running one after the other."""
+        if x0.is_cuda:
+            if self._side is None:
+                self._side = torch.cuda.Stream(device=x0.device)
+            main = torch.cuda.current_stream(x0.device)
+            self._side.wait_stream(main)  # x0 is ready
+            with torch.cuda.stream(self._side):
+                pixels = self._pixels(self.vae.decode_chunk(x0, ep.decoder))
+            x0.record_stream(self._side)  # x0 lives on after main is done with it while the decode reads it
+            work()
+            main.wait_stream(self._side)
+            return pixels.cpu().numpy()
+        if self._worker is None:
+            self._worker = ThreadPoolExecutor(1, thread_name_prefix="lingbot-decode")
+
+        def decode() -> np.ndarray:
+            with torch.inference_mode():  # inference mode is per thread
+                return self._pixels(self.vae.decode_chunk(x0, ep.decoder)).numpy()
+
+        future = self._worker.submit(decode)
+        try:
+            work()
+        finally:
+            pixels = future.result()
+        return pixels
+
     def denoise(self, ep: _Episode, inputs: ChunkInputs) -> torch.Tensor:
-        """The Fast sampler on one chunk: x0-prediction at each of the 4 timesteps, re-noised to the next
-        one with fresh noise; then the clean pass at t = 0 whose keys/values the cache keeps."""
+        """The Fast sampler on one chunk, then its cache pass (`sample`, then `commit`)."""
+        x0 = self.sample(ep, inputs)
+        self.commit(ep, inputs, x0)
+        return x0
+
+    def sample(self, ep: _Episode, inputs: ChunkInputs) -> torch.Tensor:
+        """x0-prediction at each of the 4 timesteps, re-noised to the next one with fresh noise."""
         h, w = self.options.height // VAE_STRIDE[1], self.options.width // VAE_STRIDE[2]
         shape = (1, self.config.out_dim, CHUNK_FRAMES, h, w)
         x = torch.randn(shape, generator=ep.generator).to(self.device)
@@ -251,9 +317,12 @@ class LingBotWorld(World):
             if i + 1 < len(self.schedule):
                 nxt = self.schedule[i + 1][2]
                 x = (1 - nxt) * x0 + nxt * torch.randn(shape, generator=ep.generator).to(self.device)
+        return x0
+
+    def commit(self, ep: _Episode, inputs: ChunkInputs, x0: torch.Tensor) -> None:
+        """The clean pass at t = 0 whose keys/values the cache keeps: the first DiT work of the next chunk."""
         self.dit.forward_chunk(x0, 0.0, inputs, ep.cache, record=True)
         ep.cache.commit()
-        return x0
 
     def _plan(self, ep: _Episode, action: Action, n: int, start_here: bool) -> np.ndarray:
         """Camera-to-world of the chunk's n frames, the first being the frame that answers this step.
