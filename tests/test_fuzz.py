@@ -93,6 +93,14 @@ def name():
         st.binary(max_size=4)
 
 
+def prompt():
+    """1.2: a str of at most 2000 bytes as UTF-8 (a character is 1 to 4 bytes)."""
+    too_long = st.text(min_size=2001, max_size=2100) | st.text(min_size=501, max_size=600).map(lambda t: t * 4)
+    return st.text(max_size=200) | st.text(st.characters(min_codepoint=0x10000), min_size=500, max_size=500), \
+        too_long.filter(lambda t: len(t.encode()) > 2000) | anyint | st.binary(max_size=8) | \
+        st.lists(st.text(max_size=4), max_size=2) | st.booleans()
+
+
 def strlist():
     return st.lists(st.text(max_size=16), max_size=8), st.lists(anyint, min_size=1, max_size=3) | \
         st.text(max_size=4) | anyint
@@ -113,6 +121,7 @@ SCHEMA: dict[str, dict[str, tuple[Any, Any, bool]]] = {
         "capabilities": (*strlist(), False),
         "jpeg_quality": (*ints(1, 100), False),
         "seed": (*ints(-I64, I64 - 1), False),
+        "prompt": (*prompt(), False),
     },
     "input": {
         "seq": (*ints(0, I64 - 1), True),
@@ -124,7 +133,7 @@ SCHEMA: dict[str, dict[str, tuple[Any, Any, bool]]] = {
         "fov_deg": (*fov(), False),
     },
     "credit": {"n": (*ints(1, LIMITS.max_credits), True)},
-    "reset": {"seed": (*ints(-I64, I64 - 1), False), "pose": (*pose(), False)},
+    "reset": {"seed": (*ints(-I64, I64 - 1), False), "pose": (*pose(), False), "prompt": (*prompt(), False)},
     "ping": {"t": (*number(), False)},
     "bye": {},
     # 1.1; this daemon has no recording directory, so valid ones get 403

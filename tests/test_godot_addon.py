@@ -203,10 +203,10 @@ def python_key_orders() -> dict[str, list[str]]:
     reset_image = [(VECTORS / "reset_image.msgpack").read_bytes(), (VECTORS / "reset_image.payload.bin").read_bytes()]
     image = p.parse(reset_image)[0]["image"]
     return {
-        "hello": list(p.hello("c", "godot", 8, 8, token="t")),
+        "hello": list(p.hello("c", "godot", 8, 8, token="t", prompt="p")),
         "input": list(p.input_msg(1, 0.0, pose=pose, fov_deg=60.0, image=image)),
         "credit": list(p.credit(1)),
-        "reset": list(p.reset(0, pose=pose, image=image)),
+        "reset": list(p.reset(0, pose=pose, image=image, prompt="p")),
         "record_start": list(p.record_start("x")),
         "record_stop": list(p.record_stop()),
         "ping": list(p.ping(0.0)),
@@ -234,6 +234,7 @@ def test_constants_agree_with_python():
 
     source = (ADDON / "protocol.gd").read_text()
     assert f"const MAJOR := {p.MAJOR}\n" in source and f"const MINOR := {p.MINOR}\n" in source
+    assert f"const MAX_PROMPT_BYTES := {p.MAX_PROMPT_BYTES}\n" in source
     formats = re.search(r"^const FORMATS := \[(.*?)\]", source, flags=re.M).group(1)
     assert tuple(json.loads(f"[{formats}]")) == p.FORMATS
     view = (ADDON / "world_model_view.gd").read_text()

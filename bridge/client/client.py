@@ -56,16 +56,17 @@ class Client:
         self, address: str = "tcp://127.0.0.1:5557", *, engine: str = "opencv", width: int = 128,
         height: int = 128, format: str = "rgb8", row_order: str = "top_down", credits: int = 0,
         name: str = "python", token: str = "", seed: int = 0, timeout: float = 10.0,
-        curve_server_key: str = "",
+        curve_server_key: str = "", prompt: str = "",
     ):
         """`curve_server_key`: the daemon's CurveZMQ public key (z85, from `serve --curve-secret-file`); when
-        given, the connection is encrypted and only a daemon holding the matching secret key can answer."""
+        given, the connection is encrypted and only a daemon holding the matching secret key can answer.
+        `prompt` (protocol 1.2): the scene in text for worlds with the "prompt" capability ("": the world's)."""
         self.address, self.curve_server_key = address, curve_server_key
         self.timeout_ms = int(timeout * 1000)
         self.ctx = zmq.Context.instance()
         self.seq = 0
         self.hello = protocol.hello(name, engine, width, height, format, row_order, credits, ["pose"], token,
-                                    seed=seed)
+                                    seed=seed, prompt=prompt)
         self.sock = self._connect()
         self.welcome = self._handshake(self.hello)
 
@@ -175,15 +176,21 @@ class Client:
             if msg["type"] == "bye":
                 raise SessionClosed("the daemon closed the session (shutting down)")
 
-    def reset(self, seed: int = 0, pose: dict | None = None, image: np.ndarray | None = None) -> dict[str, Any]:
-        """Start a new episode; returns reset_ok. Frames of the old episode still in flight are skipped."""
+    def reset(self, seed: int = 0, pose: dict | None = None, image: np.ndarray | None = None,
+              prompt: str = "") -> dict[str, Any]:
+        """Start a new episode; returns reset_ok. Frames of the old episode still in flight are skipped.
+        `prompt` (1.2) describes the scene from this episode on ("": keep this session's); reconnect() sends it
+        in its hello."""
         spec = None
         if image is not None:
             h, w = image.shape[:2]
             spec = {"width": w, "height": h, "format": "rgb8", "row_order": "top_down"}
             image = np.ascontiguousarray(image[..., :3], dtype=np.uint8).tobytes()
-        self.send(protocol.reset(seed, pose, spec), image)
-        return self.expect("reset_ok")
+        self.send(protocol.reset(seed, pose, spec, prompt), image)
+        ok = self.expect("reset_ok")
+        if prompt:
+            self.hello = {**self.hello, "prompt": prompt}
+        return ok
 
     def start_recording(self, name: str = "") -> dict[str, Any]:
         """Ask the daemon to record this session; returns record_ok (the name the daemon chose, the size

@@ -16,7 +16,8 @@ import msgpack
 
 from bridge.protocol.poses import ENGINES
 
-MAJOR, MINOR = 1, 1  # 1.1: recording (record_start / record_stop, input with an image)
+MAJOR, MINOR = 1, 2  # 1.1: recording (record_start / record_stop, input with an image); 1.2: prompt
+MAX_PROMPT_BYTES = 2000  # a prompt (hello, reset) is at most this many bytes as UTF-8
 FORMATS = ("rgb8", "rgba8", "jpeg")
 ROW_ORDERS = ("top_down", "bottom_up")
 CLIENT_TYPES = ("hello", "input", "credit", "reset", "ping", "bye", "record_start", "record_stop")
@@ -103,6 +104,7 @@ _SCHEMAS: dict[str, dict[str, tuple[str, bool, Any]]] = {
         "token": ("str", False, ""),
         "jpeg_quality": ("quality", False, 85),
         "seed": ("int", False, 0),
+        "prompt": ("prompt", False, ""),  # 1.2: the scene in text ("prompt" worlds); empty: keep the default
     },
     "input": {
         "seq": ("uint", True, None),
@@ -119,6 +121,7 @@ _SCHEMAS: dict[str, dict[str, tuple[str, bool, Any]]] = {
         "seed": ("int", False, 0),
         "pose": (_POSE, False, None),
         "image": ("image", False, None),
+        "prompt": ("prompt", False, ""),  # 1.2: empty keeps the session's prompt
     },
     "ping": {"t": ("float", False, 0.0)},
     "bye": {},
@@ -178,6 +181,10 @@ def _check(kind: Any, name: str, v: Any, limits: Limits) -> Any:
     if kind == "str":
         if not isinstance(v, str) or len(v) > 1024:
             raise bad("must be a string of at most 1024 characters")
+        return v
+    if kind == "prompt":
+        if not isinstance(v, str) or len(v.encode()) > MAX_PROMPT_BYTES:
+            raise bad(f"must be a string of at most {MAX_PROMPT_BYTES} bytes as UTF-8")
         return v
     if kind == "name":
         if not isinstance(v, str) or not 0 < len(v) <= 64:
@@ -271,7 +278,7 @@ def _check_payload(msg: dict[str, Any], payload: bytes | None) -> None:
 def hello(
     client: str, engine: str, width: int, height: int, format: str = "rgb8", row_order: str = "top_down",
     credits: int = 0, capabilities: list[str] | None = None, token: str = "", jpeg_quality: int = 85,
-    seed: int = 0,
+    seed: int = 0, prompt: str = "",
 ) -> dict[str, Any]:
     msg = {
         "type": "hello", "major": MAJOR, "minor": MINOR, "client": client, "engine": engine,
@@ -280,6 +287,8 @@ def hello(
     }
     if token:
         msg["token"] = token
+    if prompt:
+        msg["prompt"] = prompt
     return msg
 
 
@@ -304,12 +313,14 @@ def credit(n: int) -> dict[str, Any]:
     return {"type": "credit", "n": n}
 
 
-def reset(seed: int = 0, pose: dict | None = None, image: dict | None = None) -> dict[str, Any]:
+def reset(seed: int = 0, pose: dict | None = None, image: dict | None = None, prompt: str = "") -> dict[str, Any]:
     msg: dict[str, Any] = {"type": "reset", "seed": seed}
     if pose is not None:
         msg["pose"] = pose
     if image is not None:
         msg["image"] = image
+    if prompt:
+        msg["prompt"] = prompt
     return msg
 
 

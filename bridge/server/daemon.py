@@ -239,6 +239,7 @@ class Daemon:
             session = Session(
                 identity, os.urandom(4).hex(), msg["client"], msg["engine"], width, height, msg["format"],
                 row_order, msg["jpeg_quality"], credits=msg["credits"], reset=PendingReset(msg["seed"], reply=False),
+                prompt=msg["prompt"],
             )
             self._sessions[identity] = session
             count = len(self._sessions)
@@ -264,6 +265,7 @@ class Daemon:
             pose = poses.to_canonical(session.engine, msg["pose"]["p"], msg["pose"]["q"]) if msg["pose"] else None
             image = images.decode(msg["image"], payload) if msg["image"] else None
             session.reset = PendingReset(msg["seed"], pose, image, reply=True)
+            session.prompt = msg["prompt"] or session.prompt  # 1.2: a reset without one keeps the session's
             session.pose = None  # a new episode starts from its start pose, not the last engine pose
         elif kind == "ping":
             return protocol.pong(msg["t"], time.time())
@@ -391,6 +393,7 @@ class Daemon:
 
     def _reset_world(self, job: Job) -> None:
         s, reset = job.session, job.reset
+        started = True
         try:
             self.world.reset(s.identity, reset.seed, s.width, s.height, reset.pose, reset.image)
         except Exception as e:
@@ -399,9 +402,24 @@ class Daemon:
             try:
                 self.world.reset(s.identity, 0, s.width, s.height)
             except Exception:  # no episode at all: this session's steps fail and say so, others go on
+                started = False
                 log.exception("world failed resetting session %s from seed 0", s.sid)
+        if started:
+            self._set_prompt(job)
         if reset.reply:
             self._push(s, protocol.reset_ok(job.episode, reset.seed))
+
+    def _set_prompt(self, job: Job) -> None:
+        """After each reset, the session's prompt (1.2) for its new episode; only worlds that take one."""
+        s = job.session
+        if not job.prompt or "prompt" not in self.world.capabilities:
+            return  # "": the world's default; other worlds ignore prompts
+        try:
+            self.world.set_prompt(s.identity, job.prompt)
+        except Exception as e:  # the episode goes on with the prompt it had
+            log.exception("world failed setting the prompt of session %s", s.sid)
+            self._push(s, protocol.error(ErrorCode.WORLD_ERROR, f"prompt failed: {e}",
+                                         "reset" if job.reset.reply else "hello"))
 
     def _emit(self, job: Job, frame: Frame, started: float, step_ms: float) -> None:
         s = job.session
@@ -443,6 +461,7 @@ class Job:
     episode: int  # the episode its frame (and reset_ok) belongs to, counting this job's reset
     frame_seq: int  # its frame's seq; the session's counter advances in Daemon._finish once the frame is sent
     emitted: bool = False  # its frame was handed to the socket thread
+    prompt: str = ""  # the session's prompt when the job was taken: set in the world after the job's reset
 
     @staticmethod
     def take(s: Session) -> Job:
@@ -455,4 +474,5 @@ class Job:
         if s.credits > 0:
             s.credits -= 1
             action = s.take_action()
-        return Job(s, reset, action, s.input_seq, s.input_t, s.input_arrived, s.episode, s.frame_seq)
+        return Job(s, reset, action, s.input_seq, s.input_t, s.input_arrived, s.episode, s.frame_seq,
+                   prompt=s.prompt)

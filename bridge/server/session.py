@@ -48,6 +48,7 @@ class Session:
     in_flight: bool = False
     last_seen: float = field(default_factory=time.monotonic)
     reset: PendingReset | None = None
+    prompt: str = ""  # 1.2: the session's scene text, set in the world after each of its resets ("": the default)
     # newest input; look deltas accumulate until a step consumes them
     input_seq: int = -1
     input_t: float = 0.0

@@ -20,19 +20,35 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 import zmtp  # noqa: E402
 
 from bridge.protocol import messages as p  # noqa: E402
-from bridge.protocol.messages import ErrorCode, Limits  # noqa: E402
+from bridge.protocol.messages import ErrorCode, Limits, ProtocolError  # noqa: E402
 
 PIXELS = bytes(range(4 * 2 * 3))  # a 4x2 rgb8 image: bytes 0..23
 POSE = {"p": [1.5, 0.5, -2.0], "q": [0.0, 0.3826834323650898, 0.0, 0.9238795325112867]}
+# 1.2: a prompt of 64 bytes of UTF-8 (a str8), non-ASCII up to a 4-byte character
+PROMPT = "A sunlit caf\u00e9 terrace in Lyon, \u20ac3 espresso, a dog asleep \U0001f415"
+
+
+
+def refusal(msg: dict) -> dict:
+    """The error the daemon answers `msg` with: its validation's own code, message and ref."""
+    try:
+        p.parse([p.pack(msg)])
+    except ProtocolError as e:
+        return p.error(e.code, e.message, e.ref)
+    raise AssertionError(f"{msg} is valid")
+
 
 MESSAGES: dict[str, tuple[str, list[bytes] | dict]] = {
     "hello": ("c2d", p.hello("unity/0.1.0", "unity", 128, 128, "rgb8", "bottom_up", credits=2)),
     "hello_token": ("c2d", p.hello("godot/0.1.0", "godot", 320, 240, "jpeg", credits=16,
                                    capabilities=["pose"], token="s3cret", jpeg_quality=70, seed=-5)),
+    "hello_prompt": ("c2d", p.hello("unity/0.1.0", "unity", 256, 256, "rgb8", "bottom_up", credits=2,
+                                    capabilities=["pose"], prompt=PROMPT)),
     "input": ("c2d", p.input_msg(7, 12.25, move=(0.0, 1.0), look=(-2.5, 0.75), buttons=1)),
     "input_pose": ("c2d", p.input_msg(4294967296, 1e3, pose=POSE, fov_deg=60.0)),
     "credit": ("c2d", p.credit(3)),
     "reset": ("c2d", p.reset(42, pose=POSE)),
+    "reset_prompt": ("c2d", p.reset(3, pose=POSE, prompt="a snowy pine forest at dusk")),
     "reset_image": ("c2d", [p.pack(p.reset(1, image={"width": 4, "height": 2, "format": "rgb8",
                                                     "row_order": "top_down"})), PIXELS]),
     "input_image": ("c2d", [p.pack(p.input_msg(8, 12.5, move=(0.0, 1.0), look=(1.0, 0.0), pose=POSE, fov_deg=60.0,
@@ -42,8 +58,8 @@ MESSAGES: dict[str, tuple[str, list[bytes] | dict]] = {
     "record_stop": ("c2d", p.record_stop()),
     "ping": ("c2d", p.ping(0.5)),
     "bye": ("c2d", p.bye()),
-    "welcome": ("d2c", p.welcome("9f2c01", "maze", 128, 128, "rgb8", "bottom_up", 85, 60.0,
-                                   ["pose", "start_image", "jpeg", "record"], Limits())),
+    "welcome": ("d2c", p.welcome("9f2c01", "lingbot-fast", 128, 128, "rgb8", "bottom_up", 85, 60.0,
+                                   ["pose", "start_image", "prompt", "jpeg", "record"], Limits())),
     "frame": ("d2c", [p.pack(p.frame(0, 7, 12.25, 1, 4, 2, "rgb8", "top_down", POSE,
                                      {"queue_ms": 0.5, "step_ms": 3.25, "encode_ms": 0.125})), PIXELS]),
     "reset_ok": ("d2c", p.reset_ok(2, 42)),
@@ -53,6 +69,7 @@ MESSAGES: dict[str, tuple[str, list[bytes] | dict]] = {
     "bye_reply": ("d2c", p.bye()),
     "error": ("d2c", p.error(ErrorCode.BAD_FIELD, '"seq" is required in input', "input")),
     "error_record": ("d2c", p.error(ErrorCode.RECORD_FULL, "recording level_1 is full", "input")),
+    "error_prompt": ("d2c", refusal(p.reset(0, prompt="x" * (p.MAX_PROMPT_BYTES + 1)))),
 }
 
 # Every msgpack width the protocol can meet, in one array.

@@ -40,6 +40,10 @@ namespace WorldBridge
         public bool paceToDisplay = true;
         [Tooltip("Seed of the first episode")]
         public int seed = 0;
+        [Tooltip("The scene in text, for worlds whose welcome lists the \"prompt\" capability (protocol 1.2; others " +
+                 "ignore it): at most 2000 bytes as UTF-8, sent in the hello. Empty: the world's default. " +
+                 "ResetWorld(seed, prompt) changes it for the episodes after.")]
+        [TextArea(2, 6)] public string prompt = "";
 
         [Header("Input")]
         public bool captureInput = true;
@@ -155,6 +159,7 @@ namespace WorldBridge
                     Seed = seed,
                     Token = token ?? "",
                 },
+                Prompt = prompt ?? "",
             };
             if (verboseLogging)
             {
@@ -184,7 +189,16 @@ namespace WorldBridge
         /// <summary>Start a new episode of the world.</summary>
         public void ResetWorld(long episodeSeed)
         {
-            if (_client != null) _client.Reset(episodeSeed, sendCameraPose ? GetCameraPose() : (CameraPose?)null);
+            ResetWorld(episodeSeed, null);
+        }
+
+        /// <summary>Start a new episode described by `newPrompt` (protocol 1.2, worlds with the "prompt" capability);
+        /// null or empty keeps the session's prompt. A non-empty one becomes the `prompt` field.</summary>
+        public void ResetWorld(long episodeSeed, string newPrompt)
+        {
+            if (_client == null) return;
+            _client.Reset(episodeSeed, sendCameraPose ? GetCameraPose() : (CameraPose?)null, newPrompt);
+            if (!string.IsNullOrEmpty(newPrompt)) prompt = newPrompt;
         }
 
         /// <summary>Start a new episode from what the target camera sees now (worlds with the "start_image"

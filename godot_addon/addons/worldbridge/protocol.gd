@@ -1,15 +1,19 @@
-## Builders for the messages a client sends (docs/protocol.md; mirrors bridge/protocol.py).
+## Builders for the messages a client sends (docs/protocol.md, version 1.2; mirrors
+## bridge/protocol/messages.py).
 ##
 ## Keys are written in the documented order, so encoded messages equal tests/vectors/ byte for
-## byte; tests/test_godot_addon.py checks each builder's order against bridge/protocol.py.
+## byte; tests/test_godot_addon.py checks each builder's order against bridge/protocol/messages.py.
 ## Numbers the protocol calls floats are passed through float() so they encode as float64.
 
 const MAJOR := 1
-const MINOR := 1
+const MINOR := 2
 const FORMATS := ["rgb8", "rgba8", "jpeg"]
+## The longest prompt (hello, reset; 1.2) the daemon takes, in bytes of UTF-8 (longer: error 422).
+const MAX_PROMPT_BYTES := 2000
 
 
-## hello. extra may set row_order, credits, capabilities, jpeg_quality, seed and token.
+## hello. extra may set row_order, credits, capabilities, jpeg_quality, seed, token and (1.2)
+## prompt: the scene in text for worlds with the "prompt" capability ("" = the world's default).
 static func hello(
 	client: String, engine: String, width: int, height: int, format: String, extra := {}
 ) -> Dictionary:
@@ -31,6 +35,9 @@ static func hello(
 	var token: String = extra.get("token", "")
 	if token != "":
 		msg["token"] = token
+	var prompt: String = extra.get("prompt", "")
+	if prompt != "":
+		msg["prompt"] = prompt
 	return msg
 
 
@@ -67,13 +74,18 @@ static func credit(n: int) -> Dictionary:
 	return {"type": "credit", "n": n}
 
 
-## reset. pose: a pose_map() or null; image: an image_spec() or null (its bytes go in frame 2).
-static func reset(episode_seed: int, pose: Variant = null, image: Variant = null) -> Dictionary:
+## reset. pose: a pose_map() or null; image: an image_spec() or null (its bytes go in frame 2);
+## prompt (1.2): the scene in text from the new episode on ("" = keep the session's).
+static func reset(
+	episode_seed: int, pose: Variant = null, image: Variant = null, prompt := ""
+) -> Dictionary:
 	var msg := {"type": "reset", "seed": episode_seed}
 	if pose != null:
 		msg["pose"] = pose
 	if image != null:
 		msg["image"] = image
+	if prompt != "":
+		msg["prompt"] = prompt
 	return msg
 
 

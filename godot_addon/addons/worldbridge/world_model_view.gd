@@ -53,6 +53,10 @@ const BUTTON_RUN := 1
 @export var mouse_sensitivity := 0.1
 ## Authentication token, when the daemon is configured with one.
 @export var token := ""
+## The scene in text, for worlds whose welcome lists the "prompt" capability (protocol 1.2; at
+## most 2000 bytes as UTF-8). Empty: the world's default. Sent in the hello; reset_episode() can
+## change it.
+@export_multiline var prompt := ""
 @export var autostart := true
 ## Record this game's own frames for fine-tuning (docs/finetune.md; the daemon must run with
 ## --record-dir). Each input then carries the camera's viewport image, scaled to the session's
@@ -141,7 +145,7 @@ func _input(event: InputEvent) -> void:
 
 
 ## (Re)connects with the current settings: call it after changing address, size, format,
-## credits or token at run time. A new session starts (a new hello).
+## credits, token or prompt at run time. A new session starts (a new hello).
 func restart() -> void:
 	client.stop()
 	client.address = address
@@ -150,6 +154,7 @@ func restart() -> void:
 	client.format = format
 	client.credits = credits
 	client.token = token
+	client.prompt = prompt
 	client.start()
 
 
@@ -158,9 +163,12 @@ func state_name() -> String:
 	return client.state_name() if client != null else "stopped"
 
 
-## Starts a new episode with this seed.
-func reset_episode(seed_value: int) -> void:
-	client.reset(seed_value)
+## Starts a new episode with this seed; a non-empty new_prompt describes its scene from then on
+## (and becomes `prompt`).
+func reset_episode(seed_value: int, new_prompt := "") -> void:
+	client.reset(seed_value, null, new_prompt)
+	if new_prompt != "":
+		prompt = new_prompt
 
 
 ## Stops recording: the daemon writes the dataset and answers record_done (path, frames), which

@@ -48,6 +48,9 @@ var credits := 2
 var jpeg_quality := 85
 var episode_seed := 0
 var token := ""
+## The scene in text for worlds with the "prompt" capability (protocol 1.2; "" = the world's
+## default): sent in every hello, and changed by reset(..., prompt) for the episodes after.
+var prompt := ""
 var auto_reconnect := true
 var state := State.STOPPED
 var welcome := {}
@@ -169,10 +172,15 @@ func stop_recording() -> void:
 		_send(Protocol.record_stop())
 
 
-## Starts a new episode (the daemon answers reset_ok through message_received).
-func reset(seed_value: int, pose: Variant = null) -> void:
+## Starts a new episode (the daemon answers reset_ok through message_received). prompt (1.2):
+## the scene in text from the new episode on ("" = keep the session's); a reconnect's hello
+## sends it too.
+func reset(seed_value: int, pose: Variant = null, new_prompt := "") -> void:
 	if state == State.RUNNING:
-		_send(Protocol.reset(seed_value, pose))
+		_send(Protocol.reset(seed_value, pose, null, new_prompt))
+		# one the daemon refuses (too long) is not kept: a reconnect's hello would be refused too
+		if new_prompt != "" and new_prompt.to_utf8_buffer().size() <= Protocol.MAX_PROMPT_BYTES:
+			prompt = new_prompt
 
 
 func ping() -> void:
@@ -349,6 +357,7 @@ func _hello() -> Dictionary:
 		"jpeg_quality": jpeg_quality,
 		"seed": episode_seed,
 		"token": token,
+		"prompt": prompt,
 	}
 	return Protocol.hello(CLIENT_NAME, engine, width, height, format, extra)
 

@@ -8,8 +8,12 @@ namespace WorldBridge.Core
     {
         /// <summary>tcp://HOST:PORT of the daemon.</summary>
         public string Address = "tcp://127.0.0.1:5557";
-        /// <summary>What to ask for; Credits is overwritten with the Credits option below.</summary>
+        /// <summary>What to ask for; Credits and Prompt are overwritten with the options below.</summary>
         public HelloRequest Hello = new HelloRequest();
+        /// <summary>Protocol 1.2: the scene in text for worlds whose welcome lists "prompt" (others ignore it),
+        /// sent in every hello; empty: the world's default. WorldBridgeClient.Reset with a prompt replaces it
+        /// for the episodes after, reconnects included.</summary>
+        public string Prompt = "";
         /// <summary>Frame credits kept outstanding (1-3 is right; more only adds latency).</summary>
         public int Credits = 2;
         /// <summary>Count the frames received since the last TryTakeFrame against the credits, so the daemon

@@ -1,4 +1,4 @@
-// Protocol v1 messages (1.1: recording) (docs/protocol.md sections 3-4): writers for what a client sends, in the documented key
+// Protocol v1 messages (1.1: recording; 1.2: prompt) (docs/protocol.md sections 3-4): writers for what a client sends, in the documented key
 // order so the bytes equal tests/vectors/, and decoders for what the daemon sends (any key order, unknown keys
 // ignored, any integer/float encoding where the spec says "number").
 using System;
@@ -56,6 +56,9 @@ namespace WorldBridge.Core
         public int JpegQuality = 85;
         public long Seed = 0;
         public string Token = "";
+        /// <summary>1.2: the scene in text for worlds with the "prompt" capability, at most
+        /// Protocol.MaxPromptBytes as UTF-8; empty: the world's default. Not sent when empty.</summary>
+        public string Prompt = "";
     }
 
     public sealed class Limits
@@ -148,7 +151,9 @@ namespace WorldBridge.Core
 
     public static class Protocol
     {
-        public const int Major = 1, Minor = 1;
+        public const int Major = 1, Minor = 2;
+        /// <summary>1.2: the longest prompt (hello, reset) the daemon takes, in bytes of UTF-8 (longer: 422).</summary>
+        public const int MaxPromptBytes = 2000;
 
         public static string Name(PixelFormat f) { return f == PixelFormat.Rgb8 ? "rgb8" : f == PixelFormat.Rgba8 ? "rgba8" : "jpeg"; }
         public static string Name(RowOrder o) { return o == RowOrder.BottomUp ? "bottom_up" : "top_down"; }
@@ -175,8 +180,8 @@ namespace WorldBridge.Core
 
         public static void WriteHello(MsgPackWriter w, HelloRequest h)
         {
-            bool token = !string.IsNullOrEmpty(h.Token);
-            w.WriteMapHeader(token ? 14 : 13);
+            bool token = !string.IsNullOrEmpty(h.Token), prompt = !string.IsNullOrEmpty(h.Prompt);
+            w.WriteMapHeader(13 + (token ? 1 : 0) + (prompt ? 1 : 0));
             w.WriteString("type"); w.WriteString("hello");
             w.WriteString("major"); w.WriteInt(Major);
             w.WriteString("minor"); w.WriteInt(Minor);
@@ -194,6 +199,7 @@ namespace WorldBridge.Core
             w.WriteString("jpeg_quality"); w.WriteInt(h.JpegQuality);
             w.WriteString("seed"); w.WriteInt(h.Seed);
             if (token) { w.WriteString("token"); w.WriteString(h.Token); }
+            if (prompt) { w.WriteString("prompt"); w.WriteString(h.Prompt); }
         }
 
         public static void WriteInput(MsgPackWriter w, long seq, double t, ref InputState input)
@@ -218,14 +224,17 @@ namespace WorldBridge.Core
             w.WriteString("n"); w.WriteInt(n);
         }
 
-        /// <summary>reset; pose and image are optional (null). With an image, send its bytes as a second frame.</summary>
-        public static void WriteReset(MsgPackWriter w, long seed, CameraPose? pose, ImageSpec? image)
+        /// <summary>reset; pose and image are optional (null). With an image, send its bytes as a second frame.
+        /// prompt (1.2): the scene in text from the new episode on; null or empty: not sent (the session's stays).</summary>
+        public static void WriteReset(MsgPackWriter w, long seed, CameraPose? pose, ImageSpec? image, string prompt = null)
         {
-            w.WriteMapHeader(2 + (pose.HasValue ? 1 : 0) + (image.HasValue ? 1 : 0));
+            bool hasPrompt = !string.IsNullOrEmpty(prompt);
+            w.WriteMapHeader(2 + (pose.HasValue ? 1 : 0) + (image.HasValue ? 1 : 0) + (hasPrompt ? 1 : 0));
             w.WriteString("type"); w.WriteString("reset");
             w.WriteString("seed"); w.WriteInt(seed);
             if (pose.HasValue) { var p = pose.Value; w.WriteString("pose"); WritePose(w, ref p); }
             if (image.HasValue) { var im = image.Value; w.WriteString("image"); WriteImageSpec(w, ref im); }
+            if (hasPrompt) { w.WriteString("prompt"); w.WriteString(prompt); }
         }
 
         static void WriteImageSpec(MsgPackWriter w, ref ImageSpec im)

@@ -114,6 +114,7 @@ namespace WorldBridge.Core
         {
             var h = _opt.Hello;
             h.Credits = Math.Max(0, _opt.Credits);
+            h.Prompt = Prompt;
             _writer.Clear();
             Protocol.WriteHello(_writer, h);
             Send(_writer);

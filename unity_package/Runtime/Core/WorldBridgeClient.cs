@@ -17,6 +17,7 @@
 using System;
 using System.Collections.Generic;
 using System.Diagnostics;
+using System.Text;
 using System.Threading;
 
 namespace WorldBridge.Core
@@ -52,6 +53,7 @@ namespace WorldBridge.Core
         const int MaxRecordedWaiting = 4;
         volatile bool _recording;
         long _recordDropped;
+        volatile string _prompt; // the newest Reset's prompt (1.2); null: ClientOptions.Prompt
 
         readonly MsgPackWriter _writer2 = new MsgPackWriter(128); // caller-side, used under _lock only
 
@@ -260,29 +262,42 @@ namespace WorldBridge.Core
             return true;
         }
 
-        /// <summary>Start a new episode (reset_ok arrives as an event).</summary>
-        public void Reset(long seed, CameraPose? pose = null)
+        /// <summary>Start a new episode (reset_ok arrives as an event). `prompt` (protocol 1.2, worlds with the
+        /// "prompt" capability): the scene in text from this episode on, and in the hello of a reconnect; null or
+        /// empty keeps the session's. One over Protocol.MaxPromptBytes is refused (a 422 error event).</summary>
+        public void Reset(long seed, CameraPose? pose = null, string prompt = null)
         {
             lock (_lock)
             {
                 _writer2.Clear();
-                Protocol.WriteReset(_writer2, seed, pose, null);
+                Protocol.WriteReset(_writer2, seed, pose, null, prompt);
                 _control.Enqueue(new KeyValuePair<byte[], byte[]>(_writer2.ToArray(), null));
+                RememberPrompt(prompt);
             }
         }
 
         /// <summary>Start a new episode from an image (worlds with the "start_image" capability).
-        /// `pixels` is copied.</summary>
-        public void Reset(long seed, CameraPose? pose, ImageSpec image, byte[] pixels, int length)
+        /// `pixels` is copied. `prompt` as in Reset(seed, pose, prompt).</summary>
+        public void Reset(long seed, CameraPose? pose, ImageSpec image, byte[] pixels, int length, string prompt = null)
         {
             var copy = new byte[length];
             Buffer.BlockCopy(pixels, 0, copy, 0, length);
             lock (_lock)
             {
                 _writer2.Clear();
-                Protocol.WriteReset(_writer2, seed, pose, image);
+                Protocol.WriteReset(_writer2, seed, pose, image, prompt);
                 _control.Enqueue(new KeyValuePair<byte[], byte[]>(_writer2.ToArray(), copy));
+                RememberPrompt(prompt);
             }
+        }
+
+        /// <summary>The prompt the next hello sends (protocol 1.2): the newest Reset's, else ClientOptions.Prompt.</summary>
+        public string Prompt { get { return _prompt ?? _opt.Prompt ?? ""; } }
+
+        // A prompt the daemon refuses (too long) is not kept: a reconnect's hello would be refused too.
+        void RememberPrompt(string prompt)
+        {
+            if (!string.IsNullOrEmpty(prompt) && Encoding.UTF8.GetByteCount(prompt) <= Protocol.MaxPromptBytes) _prompt = prompt;
         }
 
         /// <summary>Measure the round trip (RoundTripMs and a Pong event).</summary>

@@ -1,5 +1,5 @@
 // Against a real daemon (`worldbridge serve --world maze`): handshake, 100+ frames with inputs, errors that
-// leave the session streaming, reset and ping, reconnect after the daemon is killed and restarted on the same
+// leave the session streaming, reset and ping, prompts (1.2: taken, a too-long one refused), reconnect after the daemon is killed and restarted on the same
 // port (the caller does that when this prints "ACTION kill" / "ACTION start"), and a clean stop.
 using System;
 using System.Threading;
@@ -22,6 +22,7 @@ namespace WorldBridge.CoreTests
             {
                 Address = Address, Credits = 2, PaceToConsumer = true, ReconnectMinDelayS = 0.1, ReconnectMaxDelayS = 0.5,
                 Hello = new HelloRequest { Width = 96, Height = 64, Format = PixelFormat.Rgb8, RowOrder = RowOrder.BottomUp, Capabilities = new[] { "pose" } },
+                Prompt = "a hedge maze at noon, \u00e9t\u00e9", // 1.2: the maze has no "prompt" capability and ignores it
                 Log = s => Console.WriteLine("  client: " + s),
             });
             _c.Start();
@@ -32,6 +33,8 @@ namespace WorldBridge.CoreTests
             Equal(PixelFormat.Rgb8, w.Format, "format");
             Equal(RowOrder.BottomUp, w.RowOrder, "row order");
             Equal(1, w.Major, "major");
+            Equal(Protocol.Minor, w.Minor, "minor (1.2)");
+            Check(!w.Has("prompt"), "the maze does not take prompts");
             Check(w.Session.Length > 0, "session id");
             Check(w.Limits.MaxCredits >= 2, "max_credits");
             Console.WriteLine("  welcome: session {0}, {1}x{2}, fov {3}, capabilities [{4}]", w.Session, w.Width, w.Height, w.FovDeg, string.Join(", ", w.Capabilities));
@@ -144,6 +147,42 @@ namespace WorldBridge.CoreTests
             var pong = WaitEvent(ClientEventKind.Pong, 5000);
             Check(pong.RoundTripMs >= 0 && pong.RoundTripMs < 5000, "round trip " + pong.RoundTripMs);
             Check(pong.Pong.ServerTime > 1.6e9, "server_time is Unix time");
+        }
+
+        public static void PromptsAreTakenAndATooLongOneIsRefused()
+        {
+            // 1.2: a reset's prompt is accepted (the maze ignores it: it has no "prompt" capability), a too-long
+            // one is a 422 naming "prompt" that leaves the session and its episode as they were.
+            DrainEvents();
+            long sessions = _c.Sessions;
+            Equal("a hedge maze at noon, \u00e9t\u00e9", _c.Prompt, "the hello's prompt");
+            _c.Reset(8, null, "a foggy harbour at dawn \U0001f6a2");
+            var ok = WaitEvent(ClientEventKind.ResetOk, 5000).ResetOk;
+            Equal(8L, ok.Seed, "reset_ok seed");
+            Equal("a foggy harbour at dawn \U0001f6a2", _c.Prompt, "a reconnect's hello will send the reset's prompt");
+            bool seen = false;
+            Stream(10, 10000, h => { if (h.Episode == ok.Episode) seen = true; });
+            Check(seen, "frames of the prompted episode");
+
+            _c.Reset(9, null, new string('\u00e9', Protocol.MaxPromptBytes / 2 + 1)); // 2002 bytes as UTF-8
+            var e = WaitEvent(ClientEventKind.Error, 5000).Error;
+            Equal(422, e.Code, "code for a too-long prompt"); Equal("bad_field", e.Name, "name"); Equal("reset", e.Ref, "ref");
+            Check(e.Message.StartsWith("\"prompt\"", StringComparison.Ordinal), "the error names the field: " + e.Message);
+            Equal("a foggy harbour at dawn \U0001f6a2", _c.Prompt, "a refused prompt is not kept");
+            bool sameEpisode = true;
+            Stream(10, 10000, h => { if (h.Episode != ok.Episode) sameEpisode = false; });
+            Check(sameEpisode, "the refused reset started no episode");
+
+            var w = new MsgPackWriter();
+            w.WriteMapHeader(3); w.WriteString("type"); w.WriteString("reset"); w.WriteString("seed"); w.WriteInt(1);
+            w.WriteString("prompt"); w.WriteInt(5);
+            _c.SendRaw(w.ToArray());
+            e = WaitEvent(ClientEventKind.Error, 5000).Error;
+            Equal(422, e.Code, "code for a prompt that is not a string");
+            Check(e.Message.StartsWith("\"prompt\"", StringComparison.Ordinal), "the error names the field: " + e.Message);
+            Stream(10, 10000);
+            Equal(sessions, _c.Sessions, "same session after the refused prompts");
+            Equal(ClientState.Connected, _c.State, "state");
         }
 
         public static void PacingHoldsFramesUntilTaken()

@@ -31,7 +31,7 @@ namespace WorldBridge.CoreTests
 
         public static void IndexCoversEveryKind()
         {
-            Check(Vectors("message").Count() >= 21, "index.json lists the protocol messages");
+            Check(Vectors("message").Count() >= 24, "index.json lists the protocol messages");
             Check(Vectors("values").Count() == 1, "index.json lists msgpack_values");
             Check(Vectors("zmtp").Count() >= 9, "index.json lists the ZMTP vectors");
         }
@@ -59,7 +59,48 @@ namespace WorldBridge.CoreTests
                 Bytes(expected, w.Buffer, w.Length, (string)v["name"]);
                 n++;
             }
-            Check(n >= 12, "expected at least 12 client->daemon vectors, found " + n);
+            Check(n >= 14, "expected at least 14 client->daemon vectors, found " + n);
+        }
+
+        // 1.2: the prompt vectors exist, carry what the protocol says, and the writers make them from typed values
+        // (not only from the vectors' own meaning): a non-ASCII prompt over 31 bytes as a str8, last in hello and reset.
+        public static void PromptVectorsAreWrittenExactly()
+        {
+            const string prompt = "A sunlit caf\u00e9 terrace in Lyon, \u20ac3 espresso, a dog asleep \U0001f415";
+            Equal(64, Encoding.UTF8.GetByteCount(prompt), "prompt bytes");
+            Equal(2, Protocol.Minor, "protocol minor");
+            var hello = Vector("hello_prompt");
+            var meaning = (MsgMap)hello["meaning"];
+            Equal(prompt, meaning["prompt"], "hello_prompt's prompt");
+            Equal("prompt", meaning.KeyAt(meaning.Count - 1), "prompt is hello's last key");
+            var w = new MsgPackWriter(16);
+            Protocol.WriteHello(w, new HelloRequest
+            {
+                Client = "unity/0.1.0", Engine = "unity", Width = 256, Height = 256, Credits = 2,
+                Capabilities = new[] { "pose" }, Prompt = prompt,
+            });
+            Bytes(Read("hello_prompt.msgpack"), w.Buffer, w.Length, "hello with a prompt");
+
+            w.Clear();
+            var pose = new CameraPose(1.5, 0.5, -2.0, 0.0, 0.3826834323650898, 0.0, 0.9238795325112867);
+            Protocol.WriteReset(w, 3, pose, null, "a snowy pine forest at dusk");
+            Bytes(Read("reset_prompt.msgpack"), w.Buffer, w.Length, "reset with a prompt");
+            w.Clear();
+            Protocol.WriteReset(w, 42, pose, null, "");
+            Bytes(Read("reset.msgpack"), w.Buffer, w.Length, "an empty prompt is not sent");
+            w.Clear();
+            Protocol.WriteHello(w, new HelloRequest { Client = "unity/0.1.0", Engine = "unity", Width = 128, Height = 128, Credits = 2, Prompt = null });
+            Bytes(Read("hello.msgpack"), w.Buffer, w.Length, "a null prompt is not sent");
+
+            var data = Read("error_prompt.msgpack");
+            Equal(MessageKind.Error, Protocol.ReadKind(new MsgPackReader(), data, data.Length), "error_prompt kind");
+            var e = Protocol.ReadError(data, data.Length);
+            Equal(422, e.Code, "error_prompt code"); Equal("reset", e.Ref, "error_prompt ref");
+            Check(e.Message.StartsWith("\"prompt\"", StringComparison.Ordinal), "error_prompt names the field: " + e.Message);
+            Check(e.Message.Contains(Protocol.MaxPromptBytes.ToString()), "error_prompt states the limit");
+
+            var welcome = Read("welcome.msgpack");
+            Check(Protocol.ReadWelcome(welcome, welcome.Length).Has("prompt"), "welcome lists the prompt capability");
         }
 
         // Build each message through the typed writers (what the client really uses), from the vector's values.
@@ -75,6 +116,7 @@ namespace WorldBridge.CoreTests
                         Format = Protocol.ParseFormat((string)m["format"]), RowOrder = Protocol.ParseRowOrder((string)m["row_order"]),
                         Credits = (int)(long)m["credits"], Capabilities = ((List<object>)m["capabilities"]).Cast<string>().ToArray(),
                         JpegQuality = (int)(long)m["jpeg_quality"], Seed = (long)m["seed"], Token = (string)m["token"] ?? "",
+                        Prompt = (string)m["prompt"] ?? "",
                     });
                     break;
                 case "input":
@@ -101,7 +143,7 @@ namespace WorldBridge.CoreTests
                     ImageSpec? image = null;
                     if (m.ContainsKey("pose")) pose = PoseOf(m["pose"]);
                     if (m.ContainsKey("image")) image = ImageOf(m["image"]);
-                    Protocol.WriteReset(w, (long)m["seed"], pose, image);
+                    Protocol.WriteReset(w, (long)m["seed"], pose, image, (string)m["prompt"]);
                     break;
                 }
                 case "ping":

@@ -14,6 +14,7 @@ const Zmtp := preload("../zmtp.gd")
 const MESSAGE_VECTORS := [
 	"hello.msgpack",
 	"hello_token.msgpack",
+	"hello_prompt.msgpack",
 	"input.msgpack",
 	"input_pose.msgpack",
 	"input_image.msgpack",
@@ -22,6 +23,7 @@ const MESSAGE_VECTORS := [
 	"credit.msgpack",
 	"reset.msgpack",
 	"reset_image.msgpack",
+	"reset_prompt.msgpack",
 	"ping.msgpack",
 	"bye.msgpack",
 	"welcome.msgpack",
@@ -33,7 +35,10 @@ const MESSAGE_VECTORS := [
 	"bye_reply.msgpack",
 	"error.msgpack",
 	"error_record.msgpack",
+	"error_prompt.msgpack",
 ]
+## hello_prompt's prompt (1.2): non-ASCII, 64 bytes of UTF-8 (a str8).
+const PROMPT := "A sunlit café terrace in Lyon, €3 espresso, a dog asleep 🐕"
 
 var _passed := 0
 var _failed := 0
@@ -95,6 +100,13 @@ func _test_builders() -> void:
 	}
 	var hello_token: Dictionary = Protocol.hello("godot/0.1.0", "godot", 320, 240, "jpeg", extra)
 	_expect_bytes("hello with token", Msgpack.encode(hello_token), "hello_token.msgpack")
+	var prompt_extra := {
+		"row_order": "bottom_up", "credits": 2, "capabilities": ["pose"], "prompt": PROMPT
+	}
+	var hello_prompt: Dictionary = Protocol.hello(
+		"unity/0.1.0", "unity", 256, 256, "rgb8", prompt_extra
+	)
+	_expect_bytes("hello with prompt", Msgpack.encode(hello_prompt), "hello_prompt.msgpack")
 	var input: Dictionary = Protocol.input(7, 12.25, Vector2(0.0, 1.0), Vector2(-2.5, 0.75), 1)
 	_expect_bytes("input", Msgpack.encode(input), "input.msgpack")
 	var input_pose: Dictionary = Protocol.input(
@@ -107,6 +119,8 @@ func _test_builders() -> void:
 	var reset_image: Dictionary = Protocol.reset(1, null, image)
 	_expect_bytes("reset with image", Msgpack.encode(reset_image), "reset_image.msgpack")
 	_expect_bytes("reset image pixels", _ramp(24), "reset_image.payload.bin")
+	var reset_prompt: Dictionary = Protocol.reset(3, pose, null, "a snowy pine forest at dusk")
+	_expect_bytes("reset with prompt", Msgpack.encode(reset_prompt), "reset_prompt.msgpack")
 	var frame_spec: Dictionary = Protocol.image_spec(4, 2, "rgb8")
 	var input_image: Dictionary = Protocol.input(
 		8, 12.5, Vector2(0.0, 1.0), Vector2(1.0, 0.0), 0, pose, 60, frame_spec
@@ -132,10 +146,12 @@ func _test_message_round_trips() -> void:
 func _test_decoded_fields() -> void:
 	var welcome: Dictionary = _decode("welcome.msgpack")
 	_check("welcome major", _same(welcome.get("major"), 1))
-	_check("welcome world", _same(welcome.get("world"), "maze"))
+	_check("welcome minor", _same(welcome.get("minor"), Protocol.MINOR))
+	_check("welcome world", _same(welcome.get("world"), "lingbot-fast"))
 	_check("welcome fov_deg", _same(welcome.get("fov_deg"), 60.0))
 	var capabilities: Variant = welcome.get("capabilities")
-	_check("welcome capabilities", _same(capabilities, ["pose", "start_image", "jpeg", "record"]))
+	var want_capabilities := ["pose", "start_image", "prompt", "jpeg", "record"]
+	_check("welcome capabilities", _same(capabilities, want_capabilities))
 	var limits: Dictionary = welcome.get("limits", {})
 	_check("welcome max_message_bytes", _same(limits.get("max_message_bytes"), 4194304))
 	_check("welcome idle_timeout_s", _same(limits.get("idle_timeout_s"), 60.0))
@@ -162,6 +178,14 @@ func _test_decoded_fields() -> void:
 	var error_record: Dictionary = _decode("error_record.msgpack")
 	_check("error_record code", _same(error_record.get("code"), 507))
 	_check("error_record name", _same(error_record.get("name"), "record_full"))
+	var error_prompt: Dictionary = _decode("error_prompt.msgpack")
+	_check("error_prompt code", _same(error_prompt.get("code"), 422))
+	var prompt_message := str(error_prompt.get("message", ""))
+	_check("error_prompt names the field", prompt_message.begins_with('"prompt"'))
+	_check("error_prompt ref", _same(error_prompt.get("ref"), "reset"))
+	var sent_prompt: Dictionary = _decode("hello_prompt.msgpack")
+	_check("hello_prompt prompt", _same(sent_prompt.get("prompt"), PROMPT))
+	_check("hello_prompt bytes", PROMPT.to_utf8_buffer().size() == 64)
 	var reset_ok: Dictionary = _decode("reset_ok.msgpack")
 	_check("reset_ok", _same(reset_ok, {"type": "reset_ok", "episode": 2, "seed": 42}))
 

@@ -276,6 +276,14 @@ namespace UnityEngine
     [AttributeUsage(AttributeTargets.Field)]
     public sealed class MinAttribute : PropertyAttribute { public MinAttribute(float min) { } }
 
+    [AttributeUsage(AttributeTargets.Field)]
+    public sealed class TextAreaAttribute : PropertyAttribute
+    {
+        public readonly int minLines, maxLines;
+        public TextAreaAttribute() { minLines = 3; maxLines = 3; }
+        public TextAreaAttribute(int minLines, int maxLines) { this.minLines = minLines; this.maxLines = maxLines; }
+    }
+
     [AttributeUsage(AttributeTargets.Class)]
     public sealed class AddComponentMenu : Attribute { public AddComponentMenu(string menuName) { } }
 
