@@ -7,9 +7,8 @@ from pathlib import Path
 import pytest
 
 from runtime import machine
-from runtime.neural import calibrate
+from runtime.neural import calibrate, open_model
 from runtime.neural.checkpoint import init_checkpoint
-from runtime.neural.world import open_model
 
 TINY = Path(__file__).resolve().parents[1] / "runtime" / "configs" / "tiny.yaml"
 

@@ -26,7 +26,7 @@ ALLOWED = {
 }
 # The world registry is the one place the daemon's side learns which worlds exist.
 REGISTRY = "bridge.server.worlds"
-REGISTRY_MAY_IMPORT = {"runtime.maze.world", "runtime.neural.world", "runtime.lingbot.fast.world"}
+REGISTRY_MAY_IMPORT = {"runtime.maze.world", "runtime.neural", "runtime.lingbot.fast.world"}
 
 
 def module_name(path: Path) -> str:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from runtime.world import World
 
-BACKENDS = ("auto", "torch", "onnx", "onnx-int8")  # what runtime.neural.world.open_model runs a model on
+BACKENDS = ("auto", "torch", "onnx", "onnx-int8")  # what runtime.neural.open_model runs a model on
 DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "models" / "default"
 
 
@@ -34,7 +34,7 @@ def default_world() -> str:
 def load_world(
     spec: str, device: str = "cpu", steps: int | None = None, dtype: str = "auto", backend: str = "torch"
 ) -> World:
-    """device, steps, dtype, backend: for neural worlds (runtime.neural.world.open_model)."""
+    """device, steps, dtype, backend: for neural worlds (runtime.neural.open_model)."""
     level = maze_level(spec)
     if level is not None:
         from runtime.maze.world import MazeWorld
@@ -51,6 +51,6 @@ def load_world(
         raise ValueError(f"--world {spec}: not 'maze', 'maze:SEED', 'default' or a model directory")
     if not (path / "config.yaml").is_file():
         raise ValueError(f"--world {spec}: {path} has no config.yaml, so it is not a WorldBridge model directory")
-    from runtime.neural.world import open_model
+    from runtime.neural import open_model
 
     return open_model(path, device, steps, dtype, backend)

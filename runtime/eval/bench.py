@@ -17,11 +17,12 @@ import numpy as np
 import torch
 
 from runtime.eval.metrics import psnr
+from runtime.neural import open_model
 from runtime.neural.generate import commit, generate_cached, generate_recompute
-from runtime.neural.world import NeuralWorld, open_model
+from runtime.neural.world import NeuralWorld
 from runtime.world import Action
 
-# name -> how runtime.neural.world.open_model runs the model
+# name -> how runtime.neural.open_model runs the model
 VARIANTS: dict[str, dict[str, str]] = {
     "torch-fp32": {"backend": "torch", "dtype": "float32"},
     "torch-bf16": {"backend": "torch", "dtype": "bfloat16"},

@@ -24,7 +24,8 @@ from runtime.data.generate import generate
 from runtime.eval.gif import side_by_side, write_gif
 from runtime.eval.metrics import psnr, ssim
 from runtime.maze.world import MazeWorld
-from runtime.neural.world import NeuralWorld, open_model
+from runtime.neural import open_model
+from runtime.neural.world import NeuralWorld
 from runtime.world import FPS, Action
 
 HORIZONS = (16, 64, 256)
@@ -137,7 +138,7 @@ def evaluate(model: str | Path, teacher: str | Path | None, out: Path, trajector
              stability_minutes: float = 10.0, gifs: int = 3, device: str = "cpu", backend: str = "torch",
              progress: Callable[[str], None] | None = None) -> dict:
     """The whole evaluation; returns the report (also written to out/eval.json by the CLI). backend: what the
-    model and the teacher run on (runtime.neural.world.open_model), float32 throughout."""
+    model and the teacher run on (runtime.neural.open_model), float32 throughout."""
     world = open_model(model, device, dtype="float32", backend=backend)
     size = world.config.frame.width
     maze = MazeWorld(level_seed=0, fov_deg=world.fov_deg)

@@ -184,6 +184,11 @@ class NeuralWorld(World):
     def close(self, key: Hashable) -> None:
         self._episodes.pop(key, None)  # the slot is emptied when it is reused
 
+    def episode_bytes(self, width: int, height: int) -> int:
+        """One KV-cache slot: keys and values of every layer for sinks + window frames (the frame size is the
+        model's, whatever is asked)."""
+        return self.cache.nbytes // self.cache.capacity
+
     @property
     def latent_shape(self) -> tuple[int, int, int]:
         return (self.config.autoencoder.latent_channels, *self.config.latent_size)
@@ -239,17 +244,3 @@ class NeuralWorld(World):
         x = x[..., top : top + crop_h, left : left + crop_w]
         x = F.interpolate(x, size=(height, width), mode="bilinear", antialias=True, align_corners=False)
         return (x / 127.5 - 1).clamp(-1, 1).to(self.device).contiguous(memory_format=torch.channels_last)
-
-
-def open_model(
-    path: str | Path, device: str = "cpu", steps: int | None = None, dtype: str = "auto", backend: str = "torch"
-) -> NeuralWorld:
-    """A model directory on a backend: "torch" (in `dtype`), "onnx" / "onnx-int8" (ONNX Runtime in float32 or
-    with int8 transformer weights, exported next to the model on first use), or "auto". "auto" backend or dtype:
-    the fastest measured on this machine (runtime/neural/calibrate.py), never an emulated dtype."""
-    if backend == "auto" or dtype == "auto":
-        from runtime.neural.calibrate import choose
-
-        picked = choose(path, backend, dtype, device, steps)
-        backend, dtype = picked["backend"], picked["dtype"]
-    return NeuralWorld(path, device=device, steps=steps, dtype=dtype, backend=backend)
