@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
 
 import torch
@@ -65,11 +66,7 @@ def write_tiny_checkpoint(path: str | Path, seed: int = 0, control_dim: int = 6,
         t5 = T5Encoder(vocab=len(WORDS) + 3, dim=32, dim_attn=32, dim_ffn=48, heads=4, layers=2)
     dit_dir = path / DIT_FOLDERS[0]
     dit_dir.mkdir(parents=True, exist_ok=True)
-    config = {"_class_name": "WanModelFast", "_diffusers_version": "0.35.1", "model_type": cfg.model_type,
-              "text_len": cfg.text_len, "in_dim": cfg.in_dim, "dim": cfg.dim, "ffn_dim": cfg.ffn_dim,
-              "freq_dim": cfg.freq_dim, "out_dim": cfg.out_dim, "num_heads": cfg.num_heads,
-              "num_layers": cfg.num_layers, "local_attn_size": -1, "sink_size": 0, "eps": cfg.eps}
-    (dit_dir / "config.json").write_text(json.dumps(config, indent=2))
+    _write_config(dit_dir, cfg)
     state = {k: v.to(dtype).contiguous() for k, v in dit.state_dict().items()}
     weight_map = {}
     groups = _shard_groups(state, shards, shard_bytes)
@@ -84,6 +81,67 @@ def write_tiny_checkpoint(path: str | Path, seed: int = 0, control_dim: int = 6,
     torch.save({k: v.to(torch.bfloat16) for k, v in t5.state_dict().items()}, path / T5_FILE)
     write_tokenizer(path / TOKENIZER_DIR)
     return path
+
+
+def write_random_checkpoint(path: str | Path, cfg: FastDiTConfig | None = None, vae_width: int = 96,
+                            t5_layers: int = 1, seed: int = 0, dtype: torch.dtype = torch.bfloat16,
+                            shard_bytes: int = 4 << 30, device: str = "cpu") -> Path:
+    """The release layout with random weights at any size, by default the release's (the 18.5B DiT of
+    FastDiTConfig's defaults, a width-96 VAE): for benchmarks without the download. The DiT is written tensor by
+    tensor from the shapes (never a whole model in memory), generated on `device` (a GPU makes the 37 GB in
+    seconds); weights ~ N(0, 1/fan_in), norm weights 1, biases ~ N(0, 0.02), modulations ~ N(0, 1/dim). The
+    umT5 keeps the width the DiT reads (text_dim) but only `t5_layers` layers and the tiny word vocabulary: its
+    speed is not what the benchmark measures (one encode per prompt)."""
+    path = Path(path)
+    cfg = cfg or FastDiTConfig()
+    with torch.device("meta"):
+        shapes = {k: tuple(v.shape) for k, v in WanFastDiT(cfg).state_dict().items()}
+    gen = torch.Generator(device=device).manual_seed(seed)
+
+    def tensor(name: str, shape: tuple[int, ...]) -> torch.Tensor:
+        if "norm" in name.rsplit(".", 2)[-2] and name.endswith("weight"):
+            return torch.ones(shape, dtype=dtype)
+        std = 0.02 if len(shape) == 1 else (cfg.dim**-0.5 if "modulation" in name else
+                                            (math.prod(shape[1:])) ** -0.5)
+        return (torch.randn(shape, generator=gen, device=device) * std).to(dtype).cpu()
+
+    dit_dir = path / DIT_FOLDERS[0]
+    dit_dir.mkdir(parents=True, exist_ok=True)
+    _write_config(dit_dir, cfg)
+    sizes = {n: math.prod(sh) * torch.tensor([], dtype=dtype).element_size() for n, sh in shapes.items()}
+    groups, size = [[]], 0
+    for n in shapes:
+        if groups[-1] and size + sizes[n] > shard_bytes:
+            groups.append([])
+            size = 0
+        groups[-1].append(n)
+        size += sizes[n]
+    weight_map = {}
+    for s, group in enumerate(groups):
+        file = f"diffusion_pytorch_model-{s + 1:05d}-of-{len(groups):05d}.safetensors"
+        save_file({n: tensor(n, shapes[n]) for n in group}, str(dit_dir / file), metadata={"format": "pt"})
+        weight_map.update(dict.fromkeys(group, file))
+    (dit_dir / DIT_INDEX).write_text(json.dumps({"metadata": {"total_size": sum(sizes.values())},
+                                                 "weight_map": weight_map}))
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        vae = WanVAE(dim=vae_width)
+        torch.save({k: v.to(dtype) for k, v in vae.state_dict().items()}, path / VAE_FILE)
+        del vae
+        d = cfg.text_dim
+        t5 = T5Encoder(vocab=len(WORDS) + 3, dim=d, dim_attn=d, dim_ffn=d * 5 // 2, heads=max(1, d // 64),
+                       layers=t5_layers)
+        torch.save({k: v.to(torch.bfloat16) for k, v in t5.state_dict().items()}, path / T5_FILE)
+    write_tokenizer(path / TOKENIZER_DIR)
+    return path
+
+
+def _write_config(dit_dir: Path, cfg: FastDiTConfig) -> None:
+    config = {"_class_name": "WanModelFast", "_diffusers_version": "0.35.1", "model_type": cfg.model_type,
+              "text_len": cfg.text_len, "in_dim": cfg.in_dim, "dim": cfg.dim, "ffn_dim": cfg.ffn_dim,
+              "freq_dim": cfg.freq_dim, "out_dim": cfg.out_dim, "num_heads": cfg.num_heads,
+              "num_layers": cfg.num_layers, "local_attn_size": -1, "sink_size": 0, "eps": cfg.eps}
+    (dit_dir / "config.json").write_text(json.dumps(config, indent=2))
 
 
 def _shard_groups(state: dict[str, torch.Tensor], shards: int, shard_bytes: int | None) -> list[list[str]]:
