@@ -92,6 +92,13 @@ class World(ABC):
     def close(self, key: Hashable) -> None:
         """Forget episode `key` (no error if unknown)."""
 
+    def episode_bytes(self, width: int, height: int) -> int:
+        """Memory one more episode of (width, height) frames holds on the world's device (its KV cache and
+        other per-episode state), in bytes: what a replica pool (bridge/server/replicas.py) places sessions by.
+        The default, one frame of RGB pixels, is a nominal figure for worlds that keep no model state per
+        episode (the maze)."""
+        return width * height * 3
+
     def set_prompt(self, key: Hashable, prompt: str) -> None:
         """Describe episode `key`'s scene in text, from its next frame on. Worlds without the "prompt"
         capability ignore it."""

@@ -14,6 +14,7 @@ from bridge.client.launch import DaemonProcess
 from bridge.protocol import messages as p
 from bridge.server.daemon import Daemon, DaemonConfig, check_bind
 from runtime.maze.world import MazeWorld
+from runtime.world import EpisodesLost
 
 
 def stream(c: Client, n: int, move=(0.0, 1.0), look=(4.0, 0.0)):
@@ -295,5 +296,41 @@ def test_frames_of_a_replaced_session_are_never_delivered():
             world.gate.set()
             with pytest.raises(TimeoutError):
                 c.recv_frame(timeout=1.0)  # the new session has no credit: nothing may arrive
+    finally:
+        d.stop()
+
+
+class LosingMaze(MazeWorld):
+    """The maze, except that button bit 30 loses that episode's host (EpisodesLost), as a dead replica does."""
+
+    def step(self, actions):
+        lost = {k: "host 1 is gone" for k, a in actions.items() if a.buttons & (1 << 30)}
+        rest = {k: a for k, a in actions.items() if k not in lost}
+        frames = super().step(rest) if rest else {}
+        if lost:
+            raise EpisodesLost(frames, lost)
+        return frames
+
+
+def test_a_lost_episode_ends_only_its_session():
+    d = Daemon(LosingMaze(), DaemonConfig("tcp://127.0.0.1:0")).start()
+    try:
+        with Client(d.address, width=32, height=32) as lost, Client(d.address, width=32, height=32) as good:
+            lockstep(good, 1, move=(0.0, 1.0))
+            lost.send_input(buttons=1 << 30)
+            good.send_input((0.0, 1.0))
+            lost.grant(2)
+            good.grant(1)
+            with pytest.raises(ServerError) as e:
+                lost.recv_frame()
+            assert e.value.code == p.ErrorCode.UNAVAILABLE and e.value.session_lost
+            assert "world host lost: host 1 is gone" in e.value.message
+            assert good.recv_frame().header["seq"] == 1  # the same step's other frame came
+            with pytest.raises(ServerError) as e:
+                lost.ping()
+            assert e.value.code == p.ErrorCode.NO_SESSION  # the session is gone, not just told
+            lost.reconnect()
+            assert len(lockstep(lost, 2)) == 2  # hello again: a new session
+            assert [f.header["seq"] for f in lockstep(good, 5)] == list(range(2, 7))
     finally:
         d.stop()

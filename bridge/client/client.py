@@ -40,8 +40,9 @@ class ServerError(Exception):
 
     @property
     def session_lost(self) -> bool:
-        """The daemon no longer has this client's session (expired, or a daemon restarted): reconnect()."""
-        return self.code in (protocol.ErrorCode.EXPIRED, protocol.ErrorCode.NO_SESSION)
+        """The daemon no longer has this client's session (expired, a daemon restarted, or the replica hosting it
+        was lost: 503): reconnect()."""
+        return self.code in (protocol.ErrorCode.EXPIRED, protocol.ErrorCode.NO_SESSION, protocol.ErrorCode.UNAVAILABLE)
 
 
 @dataclass

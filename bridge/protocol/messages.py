@@ -36,7 +36,7 @@ class ErrorCode(IntEnum):
     VERSION = 426  # incompatible protocol major version
     RECORD_BUSY = 429  # the recording writer is behind: this input's image was not recorded
     WORLD_ERROR = 500  # the world failed while stepping this session
-    UNAVAILABLE = 503  # max sessions reached, or the daemon is shutting down
+    UNAVAILABLE = 503  # max sessions reached, the daemon is shutting down, or the world lost this session's host
     RECORD_FULL = 507  # the recording reached its frame or byte limit: later images are not recorded
 
 

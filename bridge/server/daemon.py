@@ -9,6 +9,9 @@ Two threads:
 
 A session is stepped only against a credit and never twice at once, so nothing queues anywhere.
 
+A world that loses the host of some episodes (runtime.world.EpisodesLost: a replica of bridge/server/replicas.py
+died) ends just those sessions, with error 503; the others get their frames from the same step.
+
 Every read and write of a session's mutable fields happens under `self._lock` (see bridge/server/session.py).
 The stepping thread takes what a step needs as a Job (under the lock), steps, resets and encodes from the Job
 and the session's fixed handshake fields without the lock, and writes back (frame_seq, in_flight) under it.
@@ -33,13 +36,14 @@ from bridge.protocol import messages as protocol
 from bridge.protocol.messages import ErrorCode, Limits, ProtocolError
 from bridge.server.recorder import RecordConfig, Recorder
 from bridge.server.session import PendingReset, Session
-from runtime.world import Action, Frame, World
+from runtime.world import Action, EpisodesLost, Frame, World
 
 log = logging.getLogger("worldbridge.daemon")
 
 HEARTBEAT_IVL_MS = 10_000
 HEARTBEAT_TIMEOUT_MS = 60_000
 GOODBYE_LINGER_MS = 500  # the most shutdown waits for queued goodbyes to leave
+ENDS = "ends:"  # before a session id on the inproc socket: the session's last message (Daemon._end_lost)
 
 
 @dataclass(frozen=True)
@@ -171,9 +175,16 @@ class Daemon:
                             identity, sid, *parts = self._out_pull.recv_multipart(zmq.NOBLOCK, copy=False)
                         except zmq.Again:
                             break
+                        tag = sid.bytes.decode()
+                        ends = tag.startswith(ENDS)
                         with self._lock:
                             current = self._sessions.get(identity.bytes)
-                        if current is not None and current.sid == sid.bytes.decode():
+                            if current is not None and current.sid != tag.removeprefix(ENDS):
+                                current = None
+                            if current is not None and ends:  # the world lost its episode: its error, then gone
+                                self._drop(identity.bytes)
+                                self._lock.notify_all()
+                        if current is not None:
                             self._router.send_multipart([identity, *parts], copy=False)
                             self.messages_forwarded += 1
                         # else: the session ended (bye, expiry, a new hello) while this was being made
@@ -353,6 +364,9 @@ class Daemon:
         jobs = [job for job in jobs if job.action is not None]
         try:
             frames = self.world.step({job.session.identity: job.action for job in jobs}) if jobs else {}
+        except EpisodesLost as e:  # the host of some episodes is gone; the others' frames came
+            frames = e.frames
+            self._end_lost([job.session for job in jobs], e.lost)
         except Exception:
             frames = self._step_one_by_one(jobs)
         step_ms = (time.monotonic() - started) * 1e3
@@ -384,6 +398,9 @@ class Daemon:
             s = job.session
             try:
                 frames.update(self.world.step({s.identity: job.action}))
+            except EpisodesLost as e:
+                frames.update(e.frames)
+                self._end_lost([s], e.lost)
             except Exception as e:
                 log.exception("world failed stepping session %s", s.sid)
                 self._push(s, protocol.error(ErrorCode.WORLD_ERROR, f"world step failed: {e}; episode reset"))
@@ -391,11 +408,28 @@ class Daemon:
                     s.reset = s.reset or PendingReset(0)
         return frames
 
+    def _end_lost(self, sessions: list[Session], lost: dict) -> None:
+        """End the sessions whose episodes the world lost (EpisodesLost: their host died) with error 503. The
+        socket thread drops each session as it sends that error (the recorder and the ROUTER stay on that
+        thread). The client may send hello again: a new session and episode, placed on a live host."""
+        for s in sessions:
+            if s.identity not in lost:
+                continue
+            log.warning("session %s lost its world host: %s", s.sid, lost[s.identity])
+            with self._lock:
+                s.credits, s.reset = 0, None  # nothing more to make for it before it is dropped
+            self._push(s, protocol.error(ErrorCode.UNAVAILABLE, f"world host lost: {lost[s.identity]}; send hello "
+                                         "again for a new session"), ends=True)
+
     def _reset_world(self, job: Job) -> None:
         s, reset = job.session, job.reset
         started = True
         try:
             self.world.reset(s.identity, reset.seed, s.width, s.height, reset.pose, reset.image)
+        except EpisodesLost as e:  # no host for its episode (all replicas lost or full): the session ends
+            self._end_lost([s], e.lost or {s.identity: str(e)})
+            job.action = None  # nothing to step
+            return
         except Exception as e:
             log.exception("world failed resetting session %s", s.sid)
             self._push(s, protocol.error(ErrorCode.WORLD_ERROR, f"reset failed: {e}; started from seed 0", "reset"))
@@ -438,9 +472,11 @@ class Daemon:
         )
         self._push(s, header, pixels)
 
-    def _push(self, s: Session, msg: dict, payload: bytes | memoryview | None = None) -> None:
-        """Hand a message to the socket thread, which sends it only if session `s` still owns the connection."""
-        frames = [s.identity, s.sid.encode(), protocol.pack(msg)] + ([payload] if payload is not None else [])
+    def _push(self, s: Session, msg: dict, payload: bytes | memoryview | None = None, ends: bool = False) -> None:
+        """Hand a message to the socket thread, which sends it only if session `s` still owns the connection;
+        `ends`: the session's last message (the socket thread drops the session as it sends it)."""
+        tag = ENDS + s.sid if ends else s.sid
+        frames = [s.identity, tag.encode(), protocol.pack(msg)] + ([payload] if payload is not None else [])
         try:
             self._out_push.send_multipart(frames, copy=False)
         except zmq.Again:  # only when the socket thread has already stopped: the daemon is going away

@@ -23,7 +23,10 @@ EXAMPLES = {
   worldbridge serve --world runs/mymodel --device cuda
   worldbridge serve --record-dir recordings            # clients may record their own frames (docs/finetune.md)
   worldbridge serve --backend onnx-int8               # ONNX Runtime, int8 weights (exported on first use)
-  WORLDBRIDGE_TOKEN=s3cret worldbridge serve --bind tcp://0.0.0.0:5557   # LAN needs a token""",
+  WORLDBRIDGE_TOKEN=s3cret worldbridge serve --bind tcp://0.0.0.0:5557   # LAN needs a token
+  worldbridge serve --world maze --replicas 2         # two replicas (Ray actors) behind one endpoint
+  worldbridge serve --world lingbot-fast:/models/lingbot-fast --device cuda --replicas 8 --ray-address auto
+(replicas: docs/scaling.md; needs pip install 'worldbridge[cluster]')""",
     "export-onnx": """examples:
   worldbridge export-onnx default                    # -> models/default/onnx (what serve --backend onnx uses)
   worldbridge export-onnx runs/x/model --quantize int8 --out /tmp/x-int8
@@ -76,12 +79,26 @@ def _serve(args: argparse.Namespace) -> int:
                     max_message_bytes=args.max_message_bytes)
     caps = {"max_frames": args.record_max_frames, "max_bytes": args.record_max_bytes}
     record = RecordConfig(args.record_dir, **{k: v for k, v in caps.items() if v}) if args.record_dir else None
+    world = None
     try:
-        world = load_world(args.world, device=args.device, steps=args.steps, dtype=args.dtype, backend=args.backend)
+        if args.replicas:  # Ray actors behind this one endpoint (docs/scaling.md)
+            from bridge.server.replicas import ReplicaPool
+
+            gb = args.replica_memory_gb
+            world = ReplicaPool(args.world, args.replicas, device=args.device, steps=args.steps, dtype=args.dtype,
+                                backend=args.backend, memory_bytes=None if gb is None else int(gb * 2**30),
+                                address=args.ray_address)
+        elif args.ray_address or args.replica_memory_gb is not None:
+            raise ValueError("--ray-address and --replica-memory-gb go with --replicas N")
+        else:
+            world = load_world(args.world, device=args.device, steps=args.steps, dtype=args.dtype,
+                               backend=args.backend)
         # the secret key comes from a file the operator controls, never from the command line (ps shows it)
         curve = pathlib.Path(args.curve_secret_file).read_text().strip() if args.curve_secret_file else ""
         daemon = Daemon(world, DaemonConfig(args.bind, limits, args.token, record, curve_secret=curve))
-    except Exception as e:  # bad world spec, corrupt checkpoint, port in use, refused bind
+    except Exception as e:  # bad world spec, corrupt checkpoint, port in use, refused bind, no Ray
+        if hasattr(world, "shutdown"):  # replicas that started
+            world.shutdown()
         print(f"worldbridge serve: {e}", file=sys.stderr)
         return 2
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -89,7 +106,11 @@ def _serve(args: argparse.Namespace) -> int:
     print(f"worldbridge: serving {world.name} on {daemon.address}", flush=True)
     if daemon.curve_public_key:
         print(f"worldbridge: CurveZMQ public key {daemon.curve_public_key}", flush=True)
-    daemon.serve_forever()
+    try:
+        daemon.serve_forever()
+    finally:
+        if hasattr(world, "shutdown"):
+            world.shutdown()
     logging.getLogger("worldbridge").info("stopped after forwarding %d messages", daemon.messages_forwarded)
     return 0
 
@@ -335,6 +356,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--record-max-frames", type=int, help="frames per recording (default 36000)")
     s.add_argument("--record-max-bytes", type=int,
                    help="bytes the recording directory may hold, frames counted uncompressed (default 4 GiB)")
+    r = s.add_argument_group("replicas (docs/scaling.md; pip install 'worldbridge[cluster]')")
+    r.add_argument("--replicas", type=int, default=0, help="serve N copies of the world as Ray actors behind this "
+                   "endpoint, each session placed on the one with the most free memory (0: one world, in process)")
+    r.add_argument("--ray-address", help="the Ray cluster to join: auto (the one this machine is in) or HOST:PORT; "
+                   "default: start Ray on this machine")
+    r.add_argument("--replica-memory-gb", type=float, help="memory each replica gives its sessions (default: its "
+                   "GPU's free memory after loading, less 10%%; on CPU the host's available memory)")
     s.set_defaults(func=_serve)
 
     d = command("demo", "Serve a world, walk a scripted route through it over the protocol, save a GIF.")

@@ -106,6 +106,9 @@ def _linear(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 
 class RMSNorm(nn.Module):
+    """Wan's RMSNorm: normalised in float32, cast back, then the gain, in that order to match the release's
+    numerics (runtime/neural/dit.py's own applies the gain in float32: it is trained that way)."""
+
     def __init__(self, dim: int, eps: float):
         super().__init__()
         self.eps = eps

@@ -53,8 +53,9 @@ class CausalConv3d(nn.Conv3d):
         return super().forward(x.to(self.weight.dtype))
 
 
-class RMSNorm(nn.Module):
-    """x / ||x|| over channels * sqrt(C) * gamma (gamma (C, 1, 1, 1) for videos, (C, 1, 1) for images)."""
+class ChannelRMSNorm(nn.Module):
+    """The Wan VAE's norm, over the channel axis of (B, C, ...) maps (the DiTs' RMSNorms are over the last
+    axis): x / ||x|| over channels * sqrt(C) * gamma (gamma (C, 1, 1, 1) for videos, (C, 1, 1) for images)."""
 
     def __init__(self, dim: int, images: bool = False):
         super().__init__()
@@ -69,8 +70,8 @@ class ResidualBlock(nn.Module):
     def __init__(self, cin: int, cout: int):
         super().__init__()
         self.residual = nn.Sequential(
-            RMSNorm(cin), nn.SiLU(), CausalConv3d(cin, cout, 3, padding=1),
-            RMSNorm(cout), nn.SiLU(), nn.Dropout(0.0), CausalConv3d(cout, cout, 3, padding=1),
+            ChannelRMSNorm(cin), nn.SiLU(), CausalConv3d(cin, cout, 3, padding=1),
+            ChannelRMSNorm(cout), nn.SiLU(), nn.Dropout(0.0), CausalConv3d(cout, cout, 3, padding=1),
         )
         self.shortcut = CausalConv3d(cin, cout, 1) if cin != cout else nn.Identity()
 
@@ -86,7 +87,7 @@ class AttentionBlock(nn.Module):
 
     def __init__(self, dim: int):
         super().__init__()
-        self.norm = RMSNorm(dim, images=True)
+        self.norm = ChannelRMSNorm(dim, images=True)
         self.to_qkv = nn.Conv2d(dim, dim * 3, 1)
         self.proj = nn.Conv2d(dim, dim, 1)
 
@@ -176,7 +177,7 @@ class Encoder3d(nn.Module):
                 layers.append(Resample(cout, "downsample3d" if down[i] else "downsample2d"))
         self.downsamples = nn.Sequential(*layers)
         self.middle = nn.Sequential(ResidualBlock(cout, cout), AttentionBlock(cout), ResidualBlock(cout, cout))
-        self.head = nn.Sequential(RMSNorm(cout), nn.SiLU(), CausalConv3d(cout, z_dim, 3, padding=1))
+        self.head = nn.Sequential(ChannelRMSNorm(cout), nn.SiLU(), CausalConv3d(cout, z_dim, 3, padding=1))
 
     def forward(self, x: torch.Tensor, stream: Stream | None = None) -> torch.Tensor:
         x = self.conv1(x, stream)
@@ -200,7 +201,7 @@ class Decoder3d(nn.Module):
             if i != len(mult) - 1:
                 layers.append(Resample(cout, "upsample3d" if up[i] else "upsample2d"))
         self.upsamples = nn.Sequential(*layers)
-        self.head = nn.Sequential(RMSNorm(cout), nn.SiLU(), CausalConv3d(cout, 3, 3, padding=1))
+        self.head = nn.Sequential(ChannelRMSNorm(cout), nn.SiLU(), CausalConv3d(cout, 3, 3, padding=1))
 
     def forward(self, x: torch.Tensor, stream: Stream | None = None) -> torch.Tensor:
         x = self.conv1(x, stream)

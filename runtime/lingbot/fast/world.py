@@ -17,8 +17,8 @@ Frame carries. Latent frame j is conditioned on the pose of video frame 4j, rela
 (runtime/lingbot/fast/control.py); "act" checkpoints also get W/A/S/D from the stick (runtime/lingbot/directory.py).
 
 Prompt and start image: the start image is the reset's image (the protocol's reset carries one), else
-PATH/image.jpg, else mid-grey. The prompt is the daemon's: PATH/worldbridge.json {"prompt": ...} or
-PATH/prompt.txt (the wire protocol has no prompt field yet); `set_prompt` changes it per episode from Python.
+PATH/image.jpg, else mid-grey. The default prompt: PATH/worldbridge.json {"prompt": ...} or
+PATH/prompt.txt; an engine sets it per episode with protocol 1.2's `prompt` (hello, reset).
 Episodes run one after another (no batching across sessions): one 14B model serves one or two sessions per GPU.
 """
 
