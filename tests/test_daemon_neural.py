@@ -49,10 +49,10 @@ class BatchSpy(NeuralWorld):
         self.batches: list[int] = []
         self.gate = threading.Event()
 
-    def step(self, actions, observed=None):
+    def step(self, actions):
         assert self.gate.wait(30), "the test never opened the gate"
         self.batches.append(len(actions))
-        return super().step(actions, observed)
+        return super().step(actions)
 
 
 def test_two_streaming_sessions_are_stepped_in_one_batch(checkpoint):
