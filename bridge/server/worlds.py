@@ -54,3 +54,18 @@ def load_world(
     from runtime.neural import open_model
 
     return open_model(path, device, steps, dtype, backend)
+
+
+def load_parallel_world(
+    spec: str, device: str = "cpu", steps: int | None = None, dtype: str = "auto", backend: str = "torch"
+) -> World | None:
+    """`serve --sequence-parallel` under torchrun: this rank's share of a world split over the job's ranks
+    (runtime/lingbot/fast/parallel.py). Rank 0 gets the world to serve; every other rank runs rank 0's DiT work
+    until rank 0 shuts its world down, then gets None."""
+    if not spec.startswith("lingbot-fast:"):
+        raise ValueError(f"--sequence-parallel splits lingbot-fast:PATH worlds only, not --world {spec}")
+    if backend not in ("torch", "auto"):
+        raise ValueError(f"--world {spec}: runs on the torch backend only")
+    from runtime.lingbot.fast.world import open_parallel
+
+    return open_parallel(spec.partition(":")[2], device, steps, dtype)

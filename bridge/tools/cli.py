@@ -26,6 +26,8 @@ EXAMPLES = {
   WORLDBRIDGE_TOKEN=s3cret worldbridge serve --bind tcp://0.0.0.0:5557   # LAN needs a token
   worldbridge serve --world maze --replicas 2         # two replicas (Ray actors) behind one endpoint
   worldbridge serve --world lingbot-fast:/models/lingbot-fast --device cuda --replicas 8 --ray-address auto
+  torchrun --nproc_per_node 4 -m bridge.tools.cli serve --world lingbot-fast:/models/lingbot-fast --device cuda \
+      --sequence-parallel                            # one session's DiT split over 4 GPUs (Ulysses)
 (replicas: docs/scaling.md; needs pip install 'worldbridge[cluster]')""",
     "export-onnx": """examples:
   worldbridge export-onnx default                    # -> models/default/onnx (what serve --backend onnx uses)
@@ -81,7 +83,19 @@ def _serve(args: argparse.Namespace) -> int:
     record = RecordConfig(args.record_dir, **{k: v for k, v in caps.items() if v}) if args.record_dir else None
     world = None
     try:
-        if args.replicas:  # Ray actors behind this one endpoint (docs/scaling.md)
+        if args.sequence_parallel:  # under torchrun (docs/scaling.md): rank 0 serves, the other ranks follow it
+            from bridge.server.worlds import load_parallel_world
+
+            if args.replicas:
+                raise ValueError("--sequence-parallel and --replicas do not combine")
+            world = load_parallel_world(args.world, device=args.device, steps=args.steps, dtype=args.dtype,
+                                        backend=args.backend)
+            if world is None:  # a rank > 0: it ran rank 0's DiT work until rank 0 stopped
+                return 0
+        elif int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            raise ValueError(f"started as {os.environ['WORLD_SIZE']} processes (torchrun): add --sequence-parallel "
+                             "to split one world over them, or start one serve")
+        elif args.replicas:  # Ray actors behind this one endpoint (docs/scaling.md)
             from bridge.server.replicas import ReplicaPool
 
             gb = args.replica_memory_gb
@@ -363,6 +377,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "default: start Ray on this machine")
     r.add_argument("--replica-memory-gb", type=float, help="memory each replica gives its sessions (default: its "
                    "GPU's free memory after loading, less 10%%; on CPU the host's available memory)")
+    s.add_argument("--sequence-parallel", action="store_true", help="lingbot-fast under torchrun --nproc_per_node "
+                   "N: split each chunk's tokens over the N processes (Ulysses; gloo on cpu, nccl on cuda, rank r "
+                   "on cuda:r); rank 0 serves (docs/scaling.md)")
     s.set_defaults(func=_serve)
 
     d = command("demo", "Serve a world, walk a scripted route through it over the protocol, save a GIF.")

@@ -38,6 +38,11 @@ one). `cache_chunks` translates; local_attn_size -1 (their default: attend to al
 
 `forward_chunk` is the streaming path; `forward_full` runs a whole sequence at once with the same sink/window
 visibility as a mask, the reference the cache must reproduce (tests/test_lingbot_cache.py).
+
+Sequence parallelism (`set_parallel`, runtime/lingbot/fast/parallel.py): over P ranks each rank runs the
+blocks on 1/P of the chunk's tokens, with per-token (not per-frame) modulation, since a rank's tokens may start
+mid-frame; self-attention sees every token but only H/P heads (Ulysses), so a rank's ChunkCache holds H/P
+heads. With no parallel set (one process) `_run` is the plain path.
 """
 
 from __future__ import annotations
@@ -45,6 +50,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn as nn
@@ -52,6 +58,9 @@ import torch.nn.functional as F
 
 from runtime.lingbot.fast.config import CHUNK_FRAMES, FastDiTConfig
 from runtime.lingbot.fast.quant import QuantLinear
+
+if TYPE_CHECKING:
+    from runtime.lingbot.fast.parallel import SequenceParallel
 
 ROPE_THETA = 10000.0
 POSITIONS = ("absolute", "rolling")
@@ -275,6 +284,18 @@ class WanFastDiT(nn.Module):
         self.head = Head(cfg)
         self._pieces: tuple[Callable, Callable] = (block_in, block_out)
         self.compiled = "off"
+        self.parallel: SequenceParallel | None = None
+
+    def set_parallel(self, parallel: SequenceParallel | None) -> None:
+        """Split every chunk's tokens over `parallel`'s ranks (Ulysses; runtime/lingbot/fast/parallel.py).
+        Every rank must then make the same calls in the same order. None, or one rank: the plain path."""
+        if parallel is not None and parallel.size > 1:
+            from runtime.lingbot.fast.parallel import check_heads
+
+            check_heads(self.cfg.num_heads, parallel.size)
+            self.parallel = parallel
+        else:
+            self.parallel = None
 
     def compile_blocks(self, mode: str = "default") -> None:
         """torch.compile the fixed-shape parts of every block (block_in, block_out: all but the self-attention
@@ -333,13 +354,43 @@ class WanFastDiT(nn.Module):
         tokens = tokens.flatten(2).transpose(1, 2).float()  # (B, L, D), L = F * h/2 * w/2
         e, e0 = self.time_modulation(t)
         pieces_in, pieces_out = self._pieces
-        for i, block in enumerate(self.blocks):
-            q, k, v = pieces_in(block, tokens, e0, Fr // pt)
-            tokens = pieces_out(block, tokens, attend(i, q, k, v), e0, control, *cross_kv[i], Fr // pt)
-        out = self.head(tokens, e, Fr // pt)  # (B, L, pt*ph*pw*16)
+        if self.parallel is not None:
+            out = self._run_sharded(tokens, e, e0, control, cross_kv, attend, Fr // pt)
+        else:
+            for i, block in enumerate(self.blocks):
+                q, k, v = pieces_in(block, tokens, e0, Fr // pt)
+                tokens = pieces_out(block, tokens, attend(i, q, k, v), e0, control, *cross_kv[i], Fr // pt)
+            out = self.head(tokens, e, Fr // pt)  # (B, L, pt*ph*pw*16)
         gf, gh, gw = Fr // pt, h // ph, w // pw
         out = out.view(B, gf, gh, gw, pt, ph, pw, self.cfg.out_dim)
         return torch.einsum("bfhwpqrc->bcfphqwr", out).reshape(B, self.cfg.out_dim, Fr, h, w)
+
+    def _run_sharded(
+        self,
+        tokens: torch.Tensor,
+        e: torch.Tensor,
+        e0: torch.Tensor,
+        control: torch.Tensor,
+        cross_kv: list[tuple[torch.Tensor, torch.Tensor]],
+        attend: Attend,
+        frames: int,
+    ) -> torch.Tensor:
+        """The blocks and the head on this rank's tokens; tokens (B, L, D) whole -> head output (B, L, C) whole.
+
+        The modulations go per token: each token takes its frame's e / e0, and the blocks are called with
+        `frames` = the rank's token count, so every token is a "frame" of one token (the same arithmetic as
+        the per-frame broadcast). Padding tokens take the last frame's and are dropped at the gather."""
+        sp, length = self.parallel, tokens.shape[1]
+        lo, hi = sp.span(length)
+        frame_of = (torch.arange(lo, hi, device=tokens.device) // (length // frames)).clamp(max=frames - 1)
+        e, e0, n = e[:, frame_of], e0[:, frame_of], hi - lo
+        tokens, control = sp.shard(tokens), sp.shard(control)
+        pieces_in, pieces_out = self._pieces
+        for i, block in enumerate(self.blocks):
+            q, k, v = pieces_in(block, tokens, e0, n)
+            attended = sp.attention(lambda q, k, v, i=i: attend(i, q, k, v), q, k, v, length)
+            tokens = pieces_out(block, tokens, attended, e0, control, *cross_kv[i], n)
+        return sp.gather(self.head(tokens, e, n), length)
 
     def forward_chunk(
         self,
@@ -362,9 +413,11 @@ class WanFastDiT(nn.Module):
         if graphs:  # CUDA graph outputs are overwritten by the next replay: a new step for every forward
             torch.compiler.cudagraph_mark_step_begin()
 
+        copy = graphs or self.parallel is not None  # sharded: k, v are views of one buffer holding q too
+
         def attend(i: int, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
             if record:
-                pending.append((k.clone(), v.clone()) if graphs else (k, v))
+                pending.append((k.clone(), v.clone()) if copy else (k, v))
             q, k_rot = apply_rope(q, own), apply_rope(k, own)
             if past is not None:
                 k_past, v_past = cache.visible(i)  # (B, Lp, H, hd) each

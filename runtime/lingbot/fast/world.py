@@ -20,11 +20,16 @@ Prompt and start image: the start image is the reset's image (the protocol's res
 PATH/image.jpg, else mid-grey. The default prompt: PATH/worldbridge.json {"prompt": ...} or
 PATH/prompt.txt; an engine sets it per episode with protocol 1.2's `prompt` (hello, reset).
 Episodes run one after another (no batching across sessions): one 14B model serves one or two sessions per GPU.
+
+Sequence parallel (`open_parallel`, under torchrun; runtime/lingbot/fast/parallel.py): rank 0 is this world as
+the daemon sees it, with the VAE and the text encoder; it broadcasts what every chunk's DiT work needs, and
+the other ranks, which hold the DiT only, replay it (`replay`) in step. Frames come from rank 0.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import math
 import time
 from collections import deque
@@ -55,12 +60,15 @@ from runtime.lingbot.fast.config import (
 from runtime.lingbot.fast.control import TranslationScale, control_tokens, relative_motion, scene_scale
 from runtime.lingbot.fast.dit import COMPILE, ChunkCache, ChunkInputs, WanFastDiT
 from runtime.lingbot.fast.loader import load_pth, load_safetensors, shapes_of
+from runtime.lingbot.fast.parallel import SequenceParallel, check_heads, follow, ignore_stop_signals, join
 from runtime.lingbot.fast.quant import check_quantize
 from runtime.lingbot.fast.text import PromptEncoder, T5Encoder, Tokenizer, t5_sizes
 from runtime.lingbot.fast.vae import WanVAE, vae_dim
 from runtime.motion import standing_pose, walk
 from runtime.precision import compute_dtype
 from runtime.world import Action, Frame, World
+
+log = logging.getLogger("worldbridge.lingbot")
 
 
 @dataclass
@@ -120,7 +128,7 @@ def read_options(path: Path, **overrides) -> LingBotOptions:
 
 @dataclass
 class _Episode:
-    generator: torch.Generator
+    generator: torch.Generator | None  # None on ranks > 0 of a sequence-parallel job: rank 0 draws the noise
     cache: ChunkCache
     image: torch.Tensor  # (1, 3, H, W) in [-1, 1]
     prompt: str
@@ -134,6 +142,7 @@ class _Episode:
     engine: deque = field(default_factory=lambda: deque(maxlen=2))  # newest engine poses
     buffer: deque = field(default_factory=deque)  # Frames made but not yet returned
     chunks: int = 0
+    id: int = 0  # how rank 0 names the episode to the other ranks (sequence parallel)
 
 
 class LingBotWorld(World):
@@ -142,7 +151,9 @@ class LingBotWorld(World):
     capabilities = ("pose", "start_image", "prompt")
 
     def __init__(self, path: str | Path, device: str = "cpu", dtype: str = "float32", steps: int | None = None,
-                 **options):
+                 parallel: SequenceParallel | None = None, **options):
+        """parallel: this process's rank of a sequence-parallel job (open_parallel); ranks > 0 load the DiT
+        only and are driven by `replay`."""
         if steps not in (None, len(fast_schedule(1.0))):
             raise ValueError("LingBot-World-Fast is distilled for exactly 4 denoising steps")
         self.path, self.device, self.dtype = Path(path), torch.device(device), compute_dtype(dtype, device)
@@ -158,11 +169,25 @@ class LingBotWorld(World):
         if cfg.control_dim not in (6, 7):
             raise ValueError(f"{dit_dir}: {cfg.control_dim} control channels; expected 6 (cam) or 7 (act)")
         self.config = cfg
+        self.parallel = parallel if parallel is not None and parallel.size > 1 else None
+        if self.parallel is not None:
+            check_heads(cfg.num_heads, self.parallel.size)  # before loading tens of GB
         with torch.device("meta"):
             dit = WanFastDiT(cfg)
         self.dit = load_safetensors(dit, dit_dir, self.device, self.dtype, quantize=opts.quantize).eval()
+        self.dit.set_parallel(self.parallel)
         if opts.compile != "off":
             self.dit.compile_blocks(opts.compile)
+        self.schedule = fast_schedule(opts.shift)
+        self._text_kv: dict[str, list] = {}
+        self._episodes: dict[Hashable, _Episode] = {}
+        self._next_id = 0
+        self.last_chunk_ms = 0.0
+        self._worker: ThreadPoolExecutor | None = None  # overlap on a CPU: the decode thread
+        self._side: torch.cuda.Stream | None = None  # overlap on a GPU: the decode stream
+        if self.parallel is not None and self.parallel.rank > 0:  # a follower: the DiT is all it runs
+            self.vae, self.text = None, None
+            return
         vae_path = self.path / VAE_FILE
         with torch.device("meta"):
             vae = WanVAE(dim=vae_dim(shapes_of(vae_path)) if vae_path.is_file() else 96)
@@ -178,12 +203,6 @@ class LingBotWorld(World):
             raise ValueError(f"text encoder width {t5.token_embedding.embedding_dim} != the DiT's text_dim "
                              f"{cfg.text_dim}")
         self.text = PromptEncoder(t5, Tokenizer(self.path / TOKENIZER_DIR, cfg.text_len), self.device, offload)
-        self.schedule = fast_schedule(opts.shift)
-        self._text_kv: dict[str, list] = {}
-        self._episodes: dict[Hashable, _Episode] = {}
-        self.last_chunk_ms = 0.0
-        self._worker: ThreadPoolExecutor | None = None  # overlap on a CPU: the decode thread
-        self._side: torch.cuda.Stream | None = None  # overlap on a GPU: the decode stream
 
     # ------------------------------------------------------------------------------------------- World
 
@@ -196,13 +215,14 @@ class LingBotWorld(World):
         start = self._image(image) if image is not None else self._default_image()
         old = self._episodes.pop(key, None)
         prompt = old.prompt if old is not None else self.options.prompt
-        o = self.options
+        self._next_id += 1
         self._episodes[key] = _Episode(
             generator=torch.Generator().manual_seed(seed & 0xFFFF_FFFF_FFFF_FFFF),
-            cache=ChunkCache(o.sinks, None if o.window == -1 else o.window, o.positions),
-            image=start, prompt=prompt,
-            pose=pose if pose is not None else standing_pose(),
+            cache=self._new_cache(), image=start, prompt=prompt,
+            pose=pose if pose is not None else standing_pose(), id=self._next_id,
         )
+        if self.parallel is not None:
+            self.parallel.send("reset", self._next_id, None if old is None else old.id)
         self._context(prompt)  # encode the prompt now, not on the first frame
 
     def step(self, actions: dict[Hashable, Action]) -> dict[Hashable, Frame]:
@@ -219,18 +239,30 @@ class LingBotWorld(World):
         return out
 
     def close(self, key: Hashable) -> None:
-        self._episodes.pop(key, None)
+        ep = self._episodes.pop(key, None)
+        if ep is not None and self.parallel is not None:
+            self.parallel.send("close", ep.id)
+
+    def shutdown(self) -> None:
+        """Sequence parallel: send the other ranks "stop" and leave the job (the daemon calls it on exit)."""
+        if self.parallel is not None:
+            self.parallel.stop()
+            self.parallel = None
+        if self._worker is not None:
+            self._worker.shutdown()
+            self._worker = None
 
     def episode_bytes(self, width: int, height: int) -> int:
         """The episode's KV cache once full: keys and values of every layer for sinks + window chunks of 3 latent
         frames, (H/16)(W/16) tokens each, model width wide: 15.3 GB at 480x832 in bfloat16 with 1 + 3 chunks.
         An unbounded window (-1) grows by a chunk every 12 frames; then this counts the sinks and one chunk, a
-        floor."""
+        floor. Sequence parallel over P ranks: what one rank holds, 1/P of it (each keeps H/P heads)."""
         o, cfg = self.options, self.config
         tokens = CHUNK_FRAMES * (o.height // VAE_STRIDE[1] // cfg.patch_size[1]) * (
             o.width // VAE_STRIDE[2] // cfg.patch_size[2])
         chunks = o.sinks + (1 if o.window == -1 else o.window)
-        return 2 * cfg.num_layers * chunks * tokens * cfg.dim * self.dtype.itemsize
+        ranks = 1 if self.parallel is None else self.parallel.size
+        return 2 * cfg.num_layers * chunks * tokens * cfg.dim * self.dtype.itemsize // ranks
 
     def set_prompt(self, key: Hashable, prompt: str) -> None:
         """Change episode `key`'s prompt from its next chunk on (encoded once, then cached)."""
@@ -251,9 +283,11 @@ class LingBotWorld(World):
         W, H = self.options.width, self.options.height
         K = np.tile(intrinsics(W, H, action.fov_deg or self.fov_deg), (CHUNK_FRAMES, 1))
         wasd = np.repeat(wasd_from_move([action.move]), CHUNK_FRAMES, 0) if self.config.control_dim == 7 else None
-        tokens = control_tokens(motion, K, H, W, wasd, self.config.patch_size, VAE_STRIDE[1])
-        inputs = ChunkInputs(self._condition(ep), self.dit.embed_control(tokens.to(self.device)),
-                             self._context(ep.prompt))
+        y, context = self._condition(ep), self._context(ep.prompt)
+        if self.parallel is not None:  # the other ranks replay the DiT part (replay "chunk")
+            self.parallel.send("chunk", ep.id, motion, K, wasd, ep.prompt, y.shape, y.dtype)
+            self.parallel.share(y, y.shape, y.dtype)
+        inputs = ChunkInputs(y, self._control(motion, K, wasd), context)
         x0 = self.sample(ep, inputs)
         if self.options.overlap:
             pixels = self._decode_during(ep, x0, lambda: self.commit(ep, inputs, x0))
@@ -264,6 +298,39 @@ class LingBotWorld(World):
             ep.buffer.append(Frame(frame, pose.copy()))
         ep.chunks += 1
         self.last_chunk_ms = (time.perf_counter() - started) * 1e3
+
+    def _control(self, motion: np.ndarray, K: np.ndarray, wasd: np.ndarray | None) -> torch.Tensor:
+        """The chunk's embedded control tokens (1, L, dim) from its camera motion, intrinsics and W/A/S/D."""
+        W, H = self.options.width, self.options.height
+        tokens = control_tokens(motion, K, H, W, wasd, self.config.patch_size, VAE_STRIDE[1])
+        return self.dit.embed_control(tokens.to(self.device))
+
+    def _new_cache(self) -> ChunkCache:
+        o = self.options
+        return ChunkCache(o.sinks, None if o.window == -1 else o.window, o.positions)
+
+    @torch.inference_mode()
+    def replay(self, name: str, *args) -> None:
+        """Ranks > 0 (parallel.follow): run what rank 0 sent, the DiT's share of reset, close, a new prompt
+        and a chunk (the same sample and commit calls, in the same order, so the collectives pair up)."""
+        sp = self.parallel
+        if name == "reset":
+            eid, old = args
+            self._episodes.pop(old, None)
+            self._episodes[eid] = _Episode(generator=None, cache=self._new_cache(), image=None, prompt="", pose=None,
+                                           id=eid)
+        elif name == "close":
+            self._episodes.pop(args[0], None)
+        elif name == "text":
+            prompt, shape, dtype = args
+            self._remember(prompt, self.dit.embed_text(sp.share(None, shape, dtype)))
+        elif name == "chunk":
+            eid, motion, K, wasd, prompt, shape, dtype = args
+            ep = self._episodes[eid]
+            inputs = ChunkInputs(sp.share(None, shape, dtype), self._control(motion, K, wasd), self._text_kv[prompt])
+            self.commit(ep, inputs, self.sample(ep, inputs))
+        else:
+            raise ValueError(f"unknown command from rank 0: {name!r}")
 
     @staticmethod
     def _pixels(video: torch.Tensor) -> torch.Tensor:
@@ -309,15 +376,22 @@ class LingBotWorld(World):
         """x0-prediction at each of the 4 timesteps, re-noised to the next one with fresh noise."""
         h, w = self.options.height // VAE_STRIDE[1], self.options.width // VAE_STRIDE[2]
         shape = (1, self.config.out_dim, CHUNK_FRAMES, h, w)
-        x = torch.randn(shape, generator=ep.generator).to(self.device)
+        x = self._noise(ep, shape)
         x0 = x
         for i, (t, sigma, _) in enumerate(self.schedule):
             flow = self.dit.forward_chunk(x, t, inputs, ep.cache)
             x0 = x - sigma * flow  # flow = noise - x0 and x = (1 - sigma) x0 + sigma noise
             if i + 1 < len(self.schedule):
                 nxt = self.schedule[i + 1][2]
-                x = (1 - nxt) * x0 + nxt * torch.randn(shape, generator=ep.generator).to(self.device)
+                x = (1 - nxt) * x0 + nxt * self._noise(ep, shape)
         return x0
+
+    def _noise(self, ep: _Episode, shape: tuple[int, ...]) -> torch.Tensor:
+        """Fresh noise from the episode's generator; sequence parallel: rank 0's, broadcast to every rank."""
+        noise = None if ep.generator is None else torch.randn(shape, generator=ep.generator)
+        if self.parallel is None:
+            return noise.to(self.device)
+        return self.parallel.share(noise, shape, torch.float32)
 
     def commit(self, ep: _Episode, inputs: ChunkInputs, x0: torch.Tensor) -> None:
         """The clean pass at t = 0 whose keys/values the cache keeps: the first DiT work of the next chunk."""
@@ -370,11 +444,18 @@ class LingBotWorld(World):
         """Per-layer text keys/values of a prompt (umT5 once per prompt, the DiT's projections once too)."""
         if prompt not in self._text_kv:
             states = self.text(prompt).to(self.device)[None]  # (1, L, text_dim)
+            if self.parallel is not None:
+                self.parallel.send("text", prompt, states.shape, states.dtype)
+                self.parallel.share(states, states.shape, states.dtype)
             with torch.inference_mode():
-                self._text_kv[prompt] = self.dit.embed_text(states)
-            while len(self._text_kv) > 4:
-                self._text_kv.pop(next(iter(self._text_kv)))
+                self._remember(prompt, self.dit.embed_text(states))
         return self._text_kv[prompt]
+
+    def _remember(self, prompt: str, kv: list) -> None:
+        """Keep a prompt's text keys/values, the newest 4 prompts (the same on every rank)."""
+        self._text_kv[prompt] = kv
+        while len(self._text_kv) > 4:
+            self._text_kv.pop(next(iter(self._text_kv)))
 
     def _image(self, image: np.ndarray) -> torch.Tensor:
         """(H, W, 3 or 4) uint8 -> (1, 3, height, width), [-1, 1] before the resize: centre-cropped to the frame's
@@ -401,3 +482,35 @@ class LingBotWorld(World):
 def open_lingbot(path: str | Path, device: str = "cpu", steps: int | None = None, dtype: str = "auto") -> World:
     """The `--world lingbot-fast:PATH` entry point (bridge/server/worlds.py); dtype "auto": runtime/precision.py."""
     return LingBotWorld(path, device=device, dtype=dtype, steps=steps)
+
+
+def open_parallel(path: str | Path, device: str = "cpu", steps: int | None = None, dtype: str = "auto",
+                  **options) -> LingBotWorld | None:
+    """This torchrun rank's share of a sequence-parallel LingBotWorld (`serve --sequence-parallel`).
+
+    Rank 0 gets the world to serve (its `shutdown` releases the other ranks). Ranks > 0 load the DiT, follow
+    rank 0 until it stops and then return None. One rank (WORLD_SIZE 1): a plain world, no process group."""
+    sp = join(device)
+    if sp.size == 1:
+        return LingBotWorld(path, device=sp.device, dtype=dtype, steps=steps, **options)
+    world, error = None, None
+    try:
+        world = LingBotWorld(path, device=sp.device, dtype=dtype, steps=steps, parallel=sp, **options)
+    except Exception as e:  # every rank reaches agree(), so none waits for a rank that failed to load
+        error = e
+    if sp.rank > 0:  # from here on rank 0 may be serving, and a stop signal is its to act on (parallel.follow)
+        ignore_stop_signals()
+    if not sp.agree(error is None):
+        sp.leave()
+        raise error or RuntimeError("another rank of the sequence-parallel job failed to load the world")
+    if sp.rank == 0:
+        log.info("sequence parallel over %d ranks (%s on %s): %d of %d heads per rank", sp.size,
+                 "nccl" if sp.device.type == "cuda" else "gloo", sp.device, world.config.num_heads // sp.size,
+                 world.config.num_heads)
+        return world
+    try:
+        follow(world)
+    finally:
+        world.parallel = None
+        sp.leave()
+    return None
