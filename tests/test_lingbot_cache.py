@@ -5,11 +5,11 @@ cache stays a fixed size and positions keep working past Wan's 1024-entry RoPE t
 import numpy as np
 import pytest
 import torch
+from lingbot_tiny import tiny_dit
 
 from runtime.lingbot.fast.config import CHUNK_FRAMES, DEFAULT_SHIFT, cache_chunks, fast_schedule
 from runtime.lingbot.fast.control import control_tokens, relative_motion
-from runtime.lingbot.fast.dit import ChunkCache, ChunkInputs, WanFastDiT, rope_angles
-from runtime.lingbot.fast.tiny import tiny_config
+from runtime.lingbot.fast.dit import ChunkCache, ChunkInputs, rope_angles
 
 H, W = 4, 8  # latent size; 8 tokens per latent frame
 TOKENS = (H // 2) * (W // 2)
@@ -17,13 +17,7 @@ TOKENS = (H // 2) * (W // 2)
 
 @pytest.fixture(scope="module")
 def dit():
-    torch.manual_seed(0)
-    model = WanFastDiT(tiny_config()).eval()
-    for p in model.parameters():
-        if p.dim() == 1:
-            torch.nn.init.normal_(p, std=0.05)
-    torch.nn.init.normal_(model.head.head.weight, std=0.05)
-    return model
+    return tiny_dit()
 
 
 def conditions(model, chunks, seed=1):

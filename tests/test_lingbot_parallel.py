@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 import torch
 import torch.multiprocessing as mp
-from lingbot_tiny import tiny_release
+from lingbot_tiny import tiny_dit, tiny_release
 from lockstep import lockstep
 
 from bridge.client.client import Client
@@ -46,16 +46,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def tiny_dit() -> WanFastDiT:
-    torch.manual_seed(0)  # the same weights in every process
-    model = WanFastDiT(tiny_config()).eval()
-    for p in model.parameters():
-        if p.dim() == 1:
-            torch.nn.init.normal_(p, std=0.05)
-    torch.nn.init.normal_(model.head.head.weight, std=0.05)
-    return model
 
 
 @torch.inference_mode()
