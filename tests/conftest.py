@@ -2,11 +2,15 @@
 
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 # One compute thread per process (children inherit it): tests run daemons and clients side by side on a
 # 2-core machine, and oversubscribed torch threads make everything many times slower.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+# --dtype auto / --backend auto remember their measurements (runtime/neural/calibrate.py): the tests' throwaway
+# models go to a throwaway cache, not the user's
+os.environ["WORLDBRIDGE_CACHE"] = tempfile.mkdtemp(prefix="worldbridge-cache-")
 
 import pytest
 
