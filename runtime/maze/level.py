@@ -7,6 +7,10 @@ Generation: a recursive-backtracker maze on the odd lattice (long winding corrid
 (the larger ones get a free-standing pillar), then extra openings whose two sides were far apart in the maze,
 so the level has long loops rather than a tree. Landmarks are wall cells with a unique material, spread out by
 farthest-point sampling so every region has something recognisable.
+
+A level also names its look (`style`): "default" is the one look every level had so far (the shipped model was
+trained on it), "varied" asks the renderer for palette, fog and sun drawn from the seed (runtime/maze/render.py,
+MazeLook). The style never changes the layout: MazeLevel(s, n, "varied") has the same cells as MazeLevel(s, n).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import numpy as np
 N_BRICK = 8  # materials 0..N_BRICK-1: brick walls with different tints and layouts
 LANDMARK_KINDS = ("red_banner", "blue_door", "gold_panel", "green_vines", "purple_mosaic", "orange_lamp")
 FREE = -1  # material of a free cell
+STYLES = ("default", "varied")  # how a level looks; see MazeLevel.style
 
 _DIRS = ((1, 0), (-1, 0), (0, 1), (0, -1))
 
@@ -45,13 +50,19 @@ class MazeLevel:
 
     solid (size, size) bool and material (size, size) int16 (FREE, a brick tint < N_BRICK, or a landmark's
     N_BRICK + index into LANDMARK_KINDS) are indexed [i, j] = [x, z]; room_id gives each floor cell's room or -1.
+
+    style: one of STYLES. "default" renders exactly as levels always have; "varied" varies textures' palette, fog
+    and sun per seed. Layout is the same for both.
     """
 
-    def __init__(self, seed: int = 0, size: int = 17) -> None:
+    def __init__(self, seed: int = 0, size: int = 17, style: str = "default") -> None:
         if size < 7:
             raise ValueError(f"maze size must be at least 7, got {size}")
+        if style not in STYLES:
+            raise ValueError(f"maze style must be one of {STYLES}, got {style!r}")
         self.seed = int(seed)
         self.size = int(size)
+        self.style = style
         rng = np.random.default_rng([self.seed % 2**64, self.size, 0x6D617A65])  # any int seed, negatives too
         solid = np.ones((size, size), dtype=bool)  # [i, j] = [x, z]
         _carve_maze(solid, rng)

@@ -10,6 +10,29 @@ take a per-pixel 3D grid walk instead, which is slower but draws the same scene.
 Looks: brick walls in several tints (one per wall cell), six landmark materials, a level-wide floor texture
 with tiles, room floors and baked ambient occlusion, a sky panorama with sun and clouds, per-face sun shading,
 mip-mapped textures (so distant walls do not shimmer) and exponential fog towards the horizon colour.
+
+Looks per level (MazeLook): a level of style "default" gets the one look all levels always had, bit for bit (the
+shipped model was trained on it). Style "varied" draws, from the level seed alone: the brick palette (a tint
+family, desaturation and per-material hue), a floor tint, the light colour on walls and floor, the sun's azimuth,
+elevation and colour (sky glow and which faces are lit), sky and horizon colours (hence the fog colour), the fog
+density and the clouds. Layout is never affected. Textures are built once per level, so a look costs nothing
+per frame.
+
+Guidance buffers (MazeRenderer.guidance / guidance_batch -> Guidance), from the exact per-pixel tracer (the same
+geometry as Surfaces), computed only when asked, so render is not slowed:
+
+    ids     (H, W) uint16   semantic id per pixel, table below (GUIDANCE_NAMES[id] names it)
+    colour  (H, W, 3) uint8 GUIDANCE_COLOURS[ids]: one fixed flat colour per id, unlit, untextured, no fog,
+                            the same for every level and look
+    depth   (H, W) float32  distance from the eye along the pixel's ray (not the z-depth); inf for sky
+
+    id          what
+    0           sky (also rays that leave the level)
+    1           floor (corridors and rooms alike)
+    2           wall top (seen from above the walls)
+    3 .. 10     wall side of brick material 0 .. N_BRICK - 1   (id = 3 + MazeLevel.material)
+    11 .. 16    wall side of a landmark, LANDMARK_KINDS order: red_banner, blue_door, gold_panel,
+                green_vines, purple_mosaic, orange_lamp        (id = 3 + MazeLevel.material)
 """
 
 from __future__ import annotations
@@ -33,6 +56,34 @@ BIN_OVERSAMPLE = 4.0  # angle bins per pixel of horizontal angle, at the finest 
 MAX_BINS = 8192
 CHUNK_PIXELS = 1 << 15
 SKY, FLOOR, WALL, WALL_TOP = 0, 1, 2, 3  # what a pixel sees (Surfaces.kind)
+
+# Guidance ids (see the module docstring): sky, floor, wall top, then one per wall material.
+ID_SKY, ID_FLOOR, ID_WALL_TOP = 0, 1, 2
+ID_MATERIAL0 = 3  # id of wall material m is ID_MATERIAL0 + m
+GUIDANCE_NAMES = ("sky", "floor", "wall_top") + tuple(f"brick_{k}" for k in range(N_BRICK)) + LANDMARK_KINDS
+GUIDANCE_COLOURS = np.array(
+    [
+        [120, 180, 240],  # sky
+        [96, 88, 80],  # floor
+        [224, 224, 224],  # wall top
+        [160, 70, 50],  # brick 0 .. 7: distinct browns, greys and tans
+        [130, 90, 60],
+        [190, 150, 100],
+        [120, 115, 110],
+        [180, 105, 60],
+        [100, 60, 60],
+        [170, 165, 140],
+        [140, 80, 90],
+        [230, 20, 30],  # red_banner
+        [30, 70, 220],  # blue_door
+        [250, 200, 40],  # gold_panel
+        [40, 160, 50],  # green_vines
+        [140, 40, 190],  # purple_mosaic
+        [255, 130, 0],  # orange_lamp
+    ],
+    dtype=np.uint8,
+)
+assert len(GUIDANCE_COLOURS) == len(GUIDANCE_NAMES) == ID_MATERIAL0 + N_BRICK + len(LANDMARK_KINDS)
 
 # Faces by the direction the ray travelled when it hit them: 0 = +x (west face), 1 = -x, 2 = +z (south), 3 = -z.
 _FACE_NORMAL = np.array([[-1.0, 0.0], [1.0, 0.0], [0.0, -1.0], [0.0, 1.0]])
@@ -122,11 +173,12 @@ def _disc(img: np.ndarray, cu: float, cv: float, radius: float, colour: np.ndarr
     img[v0:v1, cols] = img[v0:v1, cols] * (1 - a) + colour * a
 
 
-def _landmark(kind: str, rng: np.random.Generator) -> np.ndarray:
+def _landmark(kind: str, rng: np.random.Generator, bricks: np.ndarray = _BRICK_COLOURS) -> np.ndarray:
+    """(R, R, 3) face of a landmark kind; `bricks` is the level's brick palette (for the brick around it)."""
     r = WALL_TEX
     u, v = _grid_uv(r)
     if kind == "red_banner":
-        img = _brick(rng, _BRICK_COLOURS[3] * 0.95)
+        img = _brick(rng, bricks[3] * 0.95)
         du = np.abs(u - 0.5)
         bottom = 0.84 - 0.16 * du / 0.22
         cloth = (du < 0.22) & (v > 0.08) & (v < bottom)
@@ -140,7 +192,7 @@ def _landmark(kind: str, rng: np.random.Generator) -> np.ndarray:
         rod = (np.abs(u - 0.5) < 0.28) & (np.abs(v - 0.07) < 0.018)
         return np.where(rod[..., None], np.array([0.30, 0.20, 0.12]), img)
     if kind == "blue_door":
-        img = _brick(rng, _BRICK_COLOURS[6])
+        img = _brick(rng, bricks[6])
         du = np.abs(u - 0.5)
         door = ((du < 0.3) & (v > 0.32)) | (((du / 0.3) ** 2 + ((v - 0.32) / 0.2) ** 2) < 1.0)
         frame = ((du < 0.35) & (v > 0.3)) | (((du / 0.35) ** 2 + ((v - 0.32) / 0.25) ** 2) < 1.0)
@@ -165,7 +217,7 @@ def _landmark(kind: str, rng: np.random.Generator) -> np.ndarray:
                 _disc(img, cu * r, cv * r, 0.03 * r, np.array([0.55, 0.40, 0.12]))
         return img * _wall_light(v)[..., None]
     if kind == "green_vines":
-        img = _brick(rng, _BRICK_COLOURS[3])
+        img = _brick(rng, bricks[3])
         for _ in range(9):
             cu, cv = rng.uniform(0, r), 0.0
             length = rng.uniform(0.55, 1.0) * r
@@ -188,7 +240,7 @@ def _landmark(kind: str, rng: np.random.Generator) -> np.ndarray:
         img = np.where(grout[..., None], np.array([0.35, 0.33, 0.36]), img)
         return img * _wall_light(v)[..., None]
     if kind == "orange_lamp":
-        img = _brick(rng, _BRICK_COLOURS[2] * 0.75)
+        img = _brick(rng, bricks[2] * 0.75)
         d2 = (u - 0.5) ** 2 + (v - 0.4) ** 2
         img = (
             img * (1 + 1.2 * np.exp(-d2 / 0.05))[..., None]
@@ -257,14 +309,14 @@ def _floor(level: MazeLevel, rng: np.random.Generator) -> np.ndarray:
     return img
 
 
-def _sky() -> tuple[np.ndarray, np.ndarray]:
+def _sky(look: MazeLook) -> tuple[np.ndarray, np.ndarray]:
     """(SKY_H, SKY_W, 3) panorama (columns = azimuth from north clockwise, rows = sin(elevation) from 1 down to
     SKY_SIN_MIN) and the fog colour, which is its horizon colour so distant walls fade into the sky."""
-    rng = np.random.default_rng(0x736B79)
+    rng = np.random.default_rng(look.cloud_seed)
     az = (np.arange(SKY_W) + 0.5) / SKY_W * 2 * np.pi
     s = 1.0 - (np.arange(SKY_H) + 0.5) / SKY_H * (1.0 - SKY_SIN_MIN)
     az, s = np.meshgrid(az, s, indexing="xy")
-    horizon, zenith = np.array([0.80, 0.84, 0.88]), np.array([0.24, 0.45, 0.80])
+    horizon, zenith = look.horizon, look.zenith
     up = np.clip(s, 0.0, 1.0) ** 0.55
     img = horizon * (1 - up[..., None]) + zenith * up[..., None]
     img = np.where((s < 0)[..., None], horizon * (1 + 0.6 * s[..., None]), img)  # below the horizon: darker haze
@@ -274,10 +326,84 @@ def _sky() -> tuple[np.ndarray, np.ndarray]:
     cloud_col = np.array([0.98, 0.98, 0.99]) - np.array([0.22, 0.21, 0.18]) * _smoothstep(0.5, 1.0, cover)[..., None]
     img = img * (1 - 0.9 * cover[..., None]) + cloud_col * (0.9 * cover[..., None])
     ce = np.sqrt(np.clip(1 - s * s, 0, 1))
-    cos_g = s * math.sin(SUN_ELEVATION) + ce * math.cos(SUN_ELEVATION) * np.cos(az - SUN_AZIMUTH)
+    elev, azim = look.sun_elevation, look.sun_azimuth
+    cos_g = s * math.sin(elev) + ce * math.cos(elev) * np.cos(az - azim)
     glow = 0.35 * np.exp(-(1 - cos_g) * 25) + 0.5 * np.exp(-(1 - cos_g) * 900)
-    img = img + np.array([1.0, 0.9, 0.7]) * glow[..., None]
+    img = img + look.sun_colour * glow[..., None]
     return np.clip(img, 0, 1), horizon * 0.97
+
+
+@dataclass(frozen=True, eq=False)
+class MazeLook:
+    """What a level looks like, beyond its layout: palette, light, sky and fog. default_look() is the look every
+    level had before looks existed; varied_look(seed, size) draws one from the seed."""
+
+    bricks: np.ndarray  # (N_BRICK, 3) base colour of each brick material (landmarks' surrounding bricks too)
+    light: np.ndarray | None  # (3,) colour of the light on walls and floor; None: white, left untouched
+    floor_tint: np.ndarray | None  # (3,) extra tint of the floor (used with light)
+    fog_density: float  # per unit of distance
+    sun_azimuth: float  # radians clockwise from north
+    sun_elevation: float  # radians
+    sun_colour: np.ndarray  # (3,) colour of the sun's glow in the sky
+    horizon: np.ndarray  # (3,) sky colour at the horizon; the fog colour is 0.97 of it
+    zenith: np.ndarray  # (3,) sky colour overhead
+    cloud_seed: int
+
+
+def default_look() -> MazeLook:
+    """The look of style "default" levels: exactly the constants the renderer always used."""
+    return MazeLook(
+        bricks=_BRICK_COLOURS,
+        light=None,
+        floor_tint=None,
+        fog_density=FOG_DENSITY,
+        sun_azimuth=SUN_AZIMUTH,
+        sun_elevation=SUN_ELEVATION,
+        sun_colour=np.array([1.0, 0.9, 0.7]),
+        horizon=np.array([0.80, 0.84, 0.88]),
+        zenith=np.array([0.24, 0.45, 0.80]),
+        cloud_seed=0x736B79,
+    )
+
+
+# Tint families for varied palettes: red brick, grey stone, sandstone, mossy, cool slate, ochre.
+_PALETTE_FAMILIES = np.array(
+    [[1.0, 1.0, 1.0], [0.85, 0.92, 1.08], [1.12, 1.02, 0.78], [0.86, 1.04, 0.84], [0.78, 0.9, 1.2], [1.15, 0.95, 0.6]]
+)
+
+
+def varied_look(seed: int, size: int) -> MazeLook:
+    """A look drawn from (seed, size) alone, from its own random stream (textures' noise is untouched)."""
+    rng = np.random.default_rng([int(seed) % 2**64, int(size), 0x6C6F6F6B])
+    family = _PALETTE_FAMILIES[rng.integers(len(_PALETTE_FAMILIES))] * np.exp(rng.normal(0.0, 0.08, 3))
+    grey = _BRICK_COLOURS.mean(axis=1, keepdims=True)
+    desat = rng.uniform(0.0, 0.7)
+    bricks = (_BRICK_COLOURS * (1 - desat) + grey * desat) * family * np.exp(rng.normal(0.0, 0.06, (N_BRICK, 3)))
+    bricks = np.clip(bricks * rng.uniform(0.8, 1.2), 0.05, 0.95)
+    elevation = rng.uniform(0.12, 1.2)
+    warm = 1.0 - _smoothstep(0.15, 0.9, np.array(elevation))  # a low sun is orange
+    sun_colour = np.array([1.0, 0.95, 0.88]) * (1 - warm) + np.array([1.0, 0.62, 0.32]) * warm
+    light = (1.0 + 0.4 * (sun_colour / sun_colour.max() - 1.0)) * rng.uniform(0.82, 1.12)
+    zenith = np.clip(np.array([0.24, 0.45, 0.80]) * np.exp(rng.normal(0.0, 0.15, 3)), 0.05, 0.95)
+    haze = np.clip(np.array([0.80, 0.84, 0.88]) * np.exp(rng.normal(0.0, 0.05, 3)), 0.3, 1.0)
+    horizon = np.clip(haze * (1 - 0.35 * warm) + sun_colour * 0.85 * (0.35 * warm), 0.3, 1.0)
+    return MazeLook(
+        bricks=bricks,
+        light=light,
+        floor_tint=np.exp(rng.normal(0.0, 0.12, 3)) * rng.uniform(0.85, 1.15),
+        fog_density=FOG_DENSITY * math.exp(rng.uniform(math.log(0.35), math.log(2.0))),
+        sun_azimuth=rng.uniform(0.0, 2 * math.pi),
+        sun_elevation=elevation,
+        sun_colour=sun_colour,
+        horizon=horizon,
+        zenith=zenith,
+        cloud_seed=int(rng.integers(2**32)),
+    )
+
+
+def look_of(level: MazeLevel) -> MazeLook:
+    """The look a level's style asks for."""
+    return varied_look(level.seed, level.size) if level.style == "varied" else default_look()
 
 
 def _mips(img: np.ndarray, levels: int) -> list[np.ndarray]:
@@ -311,12 +437,19 @@ class MazeTextures:
     sky_base: int
     fog: np.ndarray  # (3,) float32 fog colour in 0..255
     face_shade: np.ndarray  # (4,) float32 sun shading per face direction
+    fog_density: float = FOG_DENSITY  # per unit of distance
 
     @classmethod
-    def build(cls, level: MazeLevel) -> MazeTextures:
+    def build(cls, level: MazeLevel, look: MazeLook | None = None) -> MazeTextures:
+        """Every texture of a level in its look (default_look() when None)."""
         rng = np.random.default_rng([level.seed % 2**64, level.size, 0x746578])
-        walls = [_brick(rng, _BRICK_COLOURS[k] * rng.uniform(0.92, 1.06, 3)) for k in range(N_BRICK)]
-        walls += [_landmark(kind, rng) for kind in LANDMARK_KINDS]
+        look = default_look() if look is None else look
+        walls = [_brick(rng, look.bricks[k] * rng.uniform(0.92, 1.06, 3)) for k in range(N_BRICK)]
+        walls += [_landmark(kind, rng, look.bricks) for kind in LANDMARK_KINDS]
+        floor = _floor(level, rng)
+        if look.light is not None:  # the default look skips this, so its texels are exactly what they were
+            walls = [w * look.light for w in walls]
+            floor = floor * (look.light * look.floor_tint)
         chunks: list[np.ndarray] = []
         offset = 0
 
@@ -328,10 +461,10 @@ class MazeTextures:
             return start
 
         wall_base = [add(m) for w in walls for m in _mips(np.clip(w, 0, 1), WALL_LEVELS)]
-        floor_base = [add(m) for m in _mips(np.clip(_floor(level, rng), 0, 1), FLOOR_LEVELS)]
-        sky, fog = _sky()
+        floor_base = [add(m) for m in _mips(np.clip(floor, 0, 1), FLOOR_LEVELS)]
+        sky, fog = _sky(look)
         sky_base = add(sky)
-        sun = np.array([math.sin(SUN_AZIMUTH), math.cos(SUN_AZIMUTH)])
+        sun = np.array([math.sin(look.sun_azimuth), math.cos(look.sun_azimuth)])
         lit = 0.68 + 0.32 * np.clip(_FACE_NORMAL @ sun, 0, None)
         face_shade = lit * np.array([0.93, 0.93, 1.0, 1.0])  # x faces a touch darker: corners always read
         return cls(
@@ -341,6 +474,7 @@ class MazeTextures:
             sky_base=sky_base,
             fog=(fog * 255.0).astype(np.float32),
             face_shade=face_shade.astype(np.float32),
+            fog_density=float(look.fog_density),
         )
 
 
@@ -537,12 +671,25 @@ class Surfaces:
     material: np.ndarray  # (H, W) int16 wall material (maze_level: < N_BRICK brick, else a landmark); -1 if none
 
 
-class MazeRenderer:
-    """Renders a MazeLevel from any camera-to-world pose (OpenCV convention, canonical world)."""
+@dataclass
+class Guidance:
+    """Guidance buffers of one view, or of B views with a leading B axis (formats: the module docstring)."""
 
-    def __init__(self, level: MazeLevel) -> None:
+    colour: np.ndarray  # (H, W, 3) uint8 GUIDANCE_COLOURS[ids]: flat, unlit, untextured, no fog
+    depth: np.ndarray  # (H, W) float32 distance from the eye along the ray; inf for sky
+    ids: np.ndarray  # (H, W) uint16 semantic id (GUIDANCE_NAMES)
+
+
+class MazeRenderer:
+    """Renders a MazeLevel from any camera-to-world pose (OpenCV convention, canonical world).
+
+    look: what the level looks like; None takes the one its style asks for (look_of(level)).
+    """
+
+    def __init__(self, level: MazeLevel, look: MazeLook | None = None) -> None:
         self.level = level
-        self.textures = MazeTextures.build(level)
+        self.look = look_of(level) if look is None else look
+        self.textures = MazeTextures.build(level, self.look)
         self._solid = level.solid
         self._material = np.maximum(level.material, 0).astype(np.int32)  # free cells never shade a wall
         self._rays: dict[tuple[int, int, float], PixelRays] = {}
@@ -586,12 +733,41 @@ class MazeRenderer:
         and tests. Slower than render (a few ms at 128x128)."""
         c2w = _check_c2w(np.asarray(c2w)[None])[0]
         rays = self.rays(width, height, fov_deg)
+        kind, depth, material = self._trace(c2w, rays)
+        shape = (rays.height, rays.width)
+        return Surfaces(kind.reshape(shape), depth.reshape(shape), material.reshape(shape))
+
+    def guidance(self, c2w: np.ndarray, width: int, height: int, fov_deg: float) -> Guidance:
+        """Guidance buffers of one (4, 4) camera-to-world: ids, flat colour and depth (module docstring). The
+        same geometry as surfaces; the level's look does not change them."""
+        g = self.guidance_batch(np.asarray(c2w)[None], width, height, fov_deg)
+        return Guidance(g.colour[0], g.depth[0], g.ids[0])
+
+    def guidance_batch(self, c2w: np.ndarray, width: int, height: int, fov_deg: float) -> Guidance:
+        """Guidance of (B, 4, 4) poses: colour (B, H, W, 3) uint8, depth (B, H, W) float32, ids (B, H, W)
+        uint16; each view is exactly what guidance gives."""
+        c2w = _check_c2w(c2w)
+        rays = self.rays(width, height, fov_deg)
+        nv, npx = len(c2w), rays.height * rays.width
+        ids = np.empty((nv, npx), dtype=np.uint16)
+        depth = np.empty((nv, npx), dtype=np.float32)
+        for b in range(nv):
+            kind, depth[b], material = self._trace(c2w[b], rays)
+            ids[b] = np.where(
+                kind == SKY,
+                ID_SKY,
+                np.where(kind == FLOOR, ID_FLOOR, np.where(kind == WALL_TOP, ID_WALL_TOP, ID_MATERIAL0 + material)),
+            )
+        shape = (nv, rays.height, rays.width)
+        return Guidance(GUIDANCE_COLOURS[ids].reshape(shape + (3,)), depth.reshape(shape), ids.reshape(shape))
+
+    def _trace(self, c2w: np.ndarray, rays: PixelRays) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Exact per-pixel (kind int8, depth float32, material int16) of one checked (4, 4) pose, flat (P,)."""
         w = c2w[:3, :3] @ np.stack([rays.a, rays.b, np.ones_like(rays.a)]).astype(np.float64)  # (3, P)
         kind, s, _, ci, cj = _trace_reference(self._solid, c2w[:3, 3], w)
-        shape = (rays.height, rays.width)
         material = np.where(kind >= WALL, self.level.material[ci, cj], -1).astype(np.int16)
         depth = np.where(kind != SKY, s * rays.norm, np.inf).astype(np.float32)
-        return Surfaces(kind.reshape(shape), depth.reshape(shape), material.reshape(shape))
+        return kind, depth, material
 
     # -- eye between floor and wall top, inside the grid: angle bins ---------------------------------------------
 
@@ -749,7 +925,7 @@ class MazeRenderer:
         acc += a[row0 + iu1] * (wu * (16 - wv))
         acc += a[row1 + iu0] * ((16 - wu) * wv)
         acc += a[row1 + iu1] * (wu * wv)
-        fog = 1.0 - np.exp(f32(-FOG_DENSITY) * t)  # (V, P); 0 for sky since t = 0
+        fog = 1.0 - np.exp(f32(-tex.fog_density) * t)  # (V, P); 0 for sky since t = 0
         gain = np.where(wall, wall_shade, f32(1.0)) * (1.0 - fog) * f32(1 / 256)
         out = np.empty(acc.shape + (3,), dtype=np.uint8)
         for c in range(3):

@@ -176,12 +176,15 @@ class MazeWorld(World):
     exactly (no collision, roll kept for that frame); the player then continues from its position, height, yaw
     and pitch when later steps have no pose. Action.fov_deg overrides fov_deg for that step (clamped to
     MIN_FOV..MAX_FOV). Frames of the same size and fov are rendered in one render_batch call.
+
+    style: the level's look (runtime/maze/level.py STYLES): "default" is the look the shipped model knows,
+    "varied" draws palette, fog and sun from the level seed. The layout is the same either way.
     """
 
     name = "maze"
 
-    def __init__(self, level_seed: int = 0, fov_deg: float = 60.0, size: int = 17) -> None:
-        self.level = MazeLevel(level_seed, size)
+    def __init__(self, level_seed: int = 0, fov_deg: float = 60.0, size: int = 17, style: str = "default") -> None:
+        self.level = MazeLevel(level_seed, size, style)
         self.renderer = MazeRenderer(self.level)
         self.fov_deg = clamp_fov(fov_deg, 60.0)
         self._episodes: dict[Hashable, _Episode] = {}
