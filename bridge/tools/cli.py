@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import pathlib
+import re
 import signal
 import sys
 
@@ -38,7 +39,11 @@ graphs and their inputs/outputs: runtime/neural/onnx.py""",
   worldbridge demo --world maze --frames 64 --out /tmp/maze.gif""",
     "data": """examples:
   worldbridge data generate --world maze --episodes 200 --out data/maze
-  worldbridge data generate --world maze:3 --episodes 8 --frames 64 --size 64 --out /tmp/small""",
+  worldbridge data generate --world maze:3 --episodes 8 --frames 64 --size 64 --out /tmp/small
+  worldbridge data generate --levels 0-31 --style varied --guidance --episodes 256 --out data/maze32
+  worldbridge data generate --levels 0,4,9 --guidance --depth-dtype float16 --episodes 6 --out /tmp/g
+(--levels: a range A-B or a comma list, e.g. 0-7,12; the episodes are split evenly over the levels in order;
+ --guidance stores per frame ids (uint16) and depth; format: docs/dataset.md)""",
     "train": """examples:
   worldbridge train runtime/configs/train_default.yaml                 # all stages; run again to resume
   worldbridge train runtime/configs/train_default.yaml --until teacher --device cuda
@@ -177,20 +182,62 @@ def _data(args: argparse.Namespace) -> int:
     from runtime.data.generate import generate
     from runtime.maze.world import MazeWorld
 
-    level = maze_level(args.world)
-    if level is None:  # the explorers plan their walks on the maze's map
-        print(f"worldbridge data generate: --world must be the maze (maze or maze:SEED), got {args.world}",
-              file=sys.stderr)
+    def fail(message: str) -> int:
+        print(f"worldbridge data generate: {message}", file=sys.stderr)
         return 2
-    world = MazeWorld(level_seed=level)
+
+    try:
+        level = maze_level(args.world)
+    except ValueError as e:
+        return fail(str(e))
+    if level is None:  # the explorers plan their walks on the maze's map
+        return fail(f"--world must be the maze (maze or maze:SEED), got {args.world}")
+    levels = None
+    if args.levels is not None:
+        if args.world != "maze":
+            return fail(f"give either --world {args.world} or --levels, not both")
+        try:
+            levels = parse_levels(args.levels)
+        except ValueError as e:
+            return fail(f"--levels {args.levels}: {e}")
+        if len(levels) > args.episodes:
+            return fail(f"--levels names {len(levels)} levels but --episodes is {args.episodes}: "
+                        "every level needs at least one episode")
+    world = MazeWorld(level_seed=level if levels is None else levels[0], style=args.style)
     out = Path(args.out)
     if (out / "meta.json").exists() and not args.overwrite:
-        print(f"worldbridge data generate: {out} already holds a dataset (use --overwrite)", file=sys.stderr)
-        return 2
+        return fail(f"{out} already holds a dataset (use --overwrite)")
     with tqdm(total=args.episodes * args.frames, desc="generate", unit="frame") as bar:
-        generate(world, out, args.episodes, args.frames, args.size, args.seed, progress=bar.update)
-    print(json.dumps({"out": str(out), "episodes": args.episodes, "frames": args.episodes * args.frames}))
+        generate(world, out, args.episodes, args.frames, args.size, args.seed, progress=bar.update, levels=levels,
+                 guidance=args.guidance, depth_dtype=args.depth_dtype)
+    result = {"out": str(out), "episodes": args.episodes, "frames": args.episodes * args.frames}
+    if levels is not None:
+        result["levels"] = len(levels)
+    print(json.dumps(result))
     return 0
+
+
+MAX_LEVELS = 100_000
+
+
+def parse_levels(spec: str) -> list[int]:
+    """Level seeds from "A-B" (inclusive), "A,B,C" or a mix ("0-7,12"); ValueError says what is wrong."""
+    seeds: list[int] = []
+    for part in spec.split(","):
+        part = part.strip()
+        m = re.fullmatch(r"([0-9]+)(?:-([0-9]+))?", part)
+        if m is None:
+            raise ValueError(f"{part!r} is not a level seed N or a range A-B (non-negative integers)")
+        lo = int(m[1])
+        hi = int(m[2]) if m[2] is not None else lo
+        if hi < lo:
+            raise ValueError(f"range {part} runs backwards (want A <= B)")
+        if len(seeds) + hi - lo + 1 > MAX_LEVELS:
+            raise ValueError(f"more than {MAX_LEVELS} levels")
+        seeds.extend(range(lo, hi + 1))
+    if len(set(seeds)) != len(seeds):
+        raise ValueError("names a level more than once")
+    return seeds
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -393,7 +440,16 @@ def build_parser() -> argparse.ArgumentParser:
     gen = g.add_parser("generate", help="Explore the maze with scripted players and write a dataset.",
                        description="Explore the maze with scripted players and write a dataset (docs/dataset.md).",
                        epilog=EXAMPLES["data"], formatter_class=argparse.RawDescriptionHelpFormatter)
-    gen.add_argument("--world", default="maze")
+    gen.add_argument("--world", default="maze", help="maze or maze:LEVEL_SEED (one level; or use --levels)")
+    gen.add_argument("--levels", help="several level seeds: a range A-B or a comma list (0-31, 0,4,9, 0-7,12); "
+                     "episodes are split evenly over them, in order")
+    gen.add_argument("--style", default="default", choices=["default", "varied"],
+                     help="the levels' look: default (what the shipped model knows) or varied (palette, fog, sun "
+                     "per level seed)")
+    gen.add_argument("--guidance", action="store_true",
+                     help="also store per frame the guidance buffers: ids (uint16) and depth")
+    gen.add_argument("--depth-dtype", default="float32", choices=["float32", "float16"],
+                     help="with --guidance: float16 halves depth's size (about 3 significant digits)")
     gen.add_argument("--episodes", type=int, default=100)
     gen.add_argument("--frames", type=int, default=256, help="frames per episode (16 per second)")
     gen.add_argument("--size", type=int, default=128)

@@ -2,6 +2,8 @@
 
     DIR/meta.json              {"format": "worldbridge-dataset", "version": 1, "world", "width", "height",
                                 "fps", "fov_deg", "source", "episodes": [{"file", "frames"}, ...]}
+                               generated data may add "levels", "style", "guidance" and, per episode,
+                               "level" and "style" (docs/dataset.md)
     DIR/ep_000000.npz          one episode:
         frames   (T, H, W, 3) uint8   RGB, top row first
         move     (T, 2) float32       (strafe right, forward) that produced frame t from frame t-1
@@ -9,7 +11,11 @@
         buttons  (T,) uint32          bitmask (bit 0 = run)
         poses    (T, 4, 4) float32    camera-to-world of frame t, OpenCV, canonical world
         fov_deg  (T,) float32         vertical field of view of frame t
-    Row 0 of the actions is the start frame's (all zeros).
+      and, only in datasets generated with guidance (meta "guidance"; runtime/maze/render.py Guidance):
+        ids      (T, H, W) uint16     semantic id per pixel (meta "guidance" "names"[id])
+        depth    (T, H, W) float32 or float16   distance along the pixel's ray; inf for sky
+    Row 0 of the actions is the start frame's (all zeros). Optional arrays and meta keys are additions within
+    version 1: older datasets (and readers) without them stay valid.
 """
 
 from __future__ import annotations
@@ -23,26 +29,38 @@ import numpy as np
 FORMAT, VERSION = "worldbridge-dataset", 1
 FIELDS = {"frames": np.uint8, "move": np.float32, "look": np.float32, "buttons": np.uint32,
           "poses": np.float32, "fov_deg": np.float32}
+# Arrays an episode may have (guidance buffers); stored in the dtype given, depth in float32 or float16.
+OPTIONAL = {"ids": (np.uint16,), "depth": (np.float32, np.float16)}
 
 
 class DatasetWriter:
     """Appends episodes; meta.json is rewritten after each one, so a partial dataset is still valid."""
 
     def __init__(self, out: Path, world: str, width: int, height: int, fps: float, fov_deg: float,
-                 source: str = "generated"):
+                 source: str = "generated", extra: dict | None = None):
+        """extra: further meta.json keys (JSON values), written before "episodes"."""
         self.out = Path(out)
         self.out.mkdir(parents=True, exist_ok=True)
         self.meta = {"format": FORMAT, "version": VERSION, "world": world, "width": width, "height": height,
-                     "fps": fps, "fov_deg": fov_deg, "source": source, "episodes": []}
+                     "fps": fps, "fov_deg": fov_deg, "source": source, **(extra or {}), "episodes": []}
 
-    def add(self, episode: dict[str, np.ndarray]) -> Path:
+    def add(self, episode: dict[str, np.ndarray], **info: object) -> Path:
+        """Write one episode. The OPTIONAL arrays are written when present (in their own dtype when it is one
+        of the allowed ones, else the first); `info` (JSON values, e.g. level=3) goes into its meta entry."""
         t = len(episode["frames"])
         for name in FIELDS:
             if name not in episode or len(episode[name]) != t:
                 raise ValueError(f"episode field {name!r} missing or not {t} long")
+        arrays = {k: np.asarray(episode[k], d) for k, d in FIELDS.items()}
+        for k, dtypes in OPTIONAL.items():
+            if k in episode:
+                a = np.asarray(episode[k])
+                if a.shape != (t, *arrays["frames"].shape[1:3]):
+                    raise ValueError(f"episode field {k!r} is {a.shape}, not {(t, *arrays['frames'].shape[1:3])}")
+                arrays[k] = a if a.dtype in dtypes else a.astype(dtypes[0])
         name = f"ep_{len(self.meta['episodes']):06d}.npz"
-        np.savez_compressed(self.out / name, **{k: np.asarray(episode[k], d) for k, d in FIELDS.items()})
-        self.meta["episodes"].append({"file": name, "frames": t})
+        np.savez_compressed(self.out / name, **arrays)
+        self.meta["episodes"].append({"file": name, "frames": t, **info})
         self.save_meta()
         return self.out / name
 
@@ -73,8 +91,33 @@ class Dataset:
         return sum(e["frames"] for e in self.meta["episodes"])
 
     def episode(self, k: int) -> dict[str, np.ndarray]:
+        """The FIELDS of episode k, plus the guidance arrays `ids` (uint16) and `depth` (always float32 here,
+        whatever it was stored in) when the episode has them."""
         with np.load(self.root / self.meta["episodes"][k]["file"]) as z:
-            return {name: z[name] for name in FIELDS}
+            out = {name: z[name] for name in FIELDS}
+            if "ids" in z.files:
+                out["ids"] = z["ids"]
+            if "depth" in z.files:
+                out["depth"] = z["depth"].astype(np.float32, copy=False)
+            return out
+
+    @property
+    def has_guidance(self) -> bool:
+        """Whether the episodes carry guidance buffers (ids and depth)."""
+        return "guidance" in self.meta
+
+    def level(self, k: int) -> tuple[int, str] | None:
+        """(maze level seed, style) episode k was generated in: from its meta entry, else (older datasets, one
+        level) from world "maze:SEED" with style "default"; None for recordings and other worlds."""
+        e = self.meta["episodes"][k]
+        if "level" in e:
+            return int(e["level"]), str(e.get("style", "default"))
+        world = str(self.meta.get("world", ""))
+        if self.meta.get("source") == "generated" and world.startswith("maze:"):
+            seed = world.partition(":")[2]
+            if seed.lstrip("-").isdigit():
+                return int(seed), "default"
+        return None
 
     def __iter__(self) -> Iterator[dict[str, np.ndarray]]:
         return (self.episode(k) for k in range(len(self)))
