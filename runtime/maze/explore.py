@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from runtime.camera import yaw_pitch_from_c2w
+from runtime.motion import wrap_degrees
 from runtime.world import BUTTON_RUN, Action
 
 TURN_DEG = 7.0  # most a player turns in one 1/16 s tick while walking (~110 deg/s)
@@ -41,10 +42,6 @@ def shortest_path(solid: np.ndarray, start: tuple[int, int], goal: tuple[int, in
     while path[-1] != start:
         path.append(prev[path[-1]])
     return path[-2::-1]
-
-
-def _wrap(deg: float) -> float:
-    return (deg + 180.0) % 360.0 - 180.0
 
 
 @dataclass
@@ -111,7 +108,7 @@ class Player:
             return Action(look=(0.0, level_pitch))
         ti, tj = self.path[0]
         want = math.degrees(math.atan2(ti + 0.5 - x, tj + 0.5 - z))  # yaw 0 = +z (north), 90 = +x (east)
-        err = _wrap(want - yaw)
+        err = float(wrap_degrees(want - yaw))
         turn = float(np.clip(err, -TURN_DEG, TURN_DEG) + self.rng.normal(0, 0.5))
         forward = 1.0 if abs(err) < 25 else 0.25 if abs(err) < 60 else 0.0
         return Action(move=(0.0, forward), look=(turn, level_pitch), buttons=BUTTON_RUN if self.running else 0)

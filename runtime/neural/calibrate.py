@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 
 from runtime.machine import describe, native_bf16
+from runtime.neural.checkpoint import checkpoint_sha256
 from runtime.world import Action
 
 log = logging.getLogger(__name__)
@@ -46,12 +47,15 @@ def cache_file() -> Path:
 
 
 def _key(path: Path, steps: int | None, options: list[tuple[str, str]]) -> str:
-    digest = hashlib.sha256(json.dumps([describe(), steps, options], sort_keys=True).encode())
-    for file in sorted(path.iterdir()):
-        if file.is_file() and file.suffix in (".yaml", ".safetensors"):
-            digest.update(file.name.encode())
-            digest.update(file.read_bytes())
-    return digest.hexdigest()
+    what = [describe(), steps, options, checkpoint_sha256(path)]
+    return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()
+
+
+def _table(file: Path) -> dict:
+    try:
+        return json.loads(file.read_text())
+    except (OSError, ValueError):
+        return {}
 
 
 def frame_ms(path: Path, backend: str, dtype: str, steps: int | None, frames: int = 16) -> float:
@@ -74,10 +78,7 @@ def choose(path: str | Path, backend: str, dtype: str, device: str = "cpu", step
     if len(options) == 1:
         return {"backend": options[0][0], "dtype": options[0][1], "measured_ms": {}}
     file, key = cache_file(), _key(path, steps, options)
-    try:
-        cached = json.loads(file.read_text()).get(key)
-    except (OSError, ValueError):
-        cached = None
+    cached = _table(file).get(key)
     if cached:
         return cached
     log.warning("calibrating %s: timing %s on this machine (once)", path, ", ".join(f"{b}/{d}" for b, d in options))
@@ -85,10 +86,7 @@ def choose(path: str | Path, backend: str, dtype: str, device: str = "cpu", step
         measured = {f"{b}/{d}": round(frame_ms(path, b, d, steps), 2) for b, d in options}
     best = min(measured, key=measured.__getitem__)
     choice = {"backend": best.split("/")[0], "dtype": best.split("/")[1], "measured_ms": measured}
-    try:
-        table = json.loads(file.read_text()) if file.is_file() else {}
-    except ValueError:
-        table = {}
+    table = _table(file)  # read again: another daemon may have calibrated meanwhile
     table[key] = choice
     file.parent.mkdir(parents=True, exist_ok=True)
     tmp = file.with_suffix(f".{os.getpid()}.tmp")

@@ -14,6 +14,7 @@ directory fails at load time with a CheckpointError that names the file and the 
 
 from __future__ import annotations
 
+import hashlib
 import math
 import typing
 from dataclasses import asdict, dataclass, fields, is_dataclass
@@ -247,3 +248,14 @@ def init_checkpoint(
     frames = None if start_frames is None else torch.from_numpy(np.ascontiguousarray(start_frames)).permute(0, 3, 1, 2)
     save_checkpoint(path, cfg, autoencoder, dit, frames)
     return cfg
+
+
+def checkpoint_sha256(path: str | Path) -> str:
+    """A digest of a checkpoint directory's config and weights (names and bytes): what an ONNX export or a
+    calibration was made from."""
+    digest = hashlib.sha256()
+    for file in sorted(Path(path).iterdir()):
+        if file.is_file() and file.suffix in (".yaml", ".safetensors"):
+            digest.update(file.name.encode())
+            digest.update(file.read_bytes())
+    return digest.hexdigest()

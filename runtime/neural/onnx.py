@@ -19,7 +19,6 @@ manifest.json records what an export was made from, so a stale export is never s
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import warnings
@@ -31,7 +30,7 @@ import torch.nn as nn
 
 from runtime.camera import intrinsics
 from runtime.neural.autoencoder import Autoencoder, to_uint8
-from runtime.neural.checkpoint import load_checkpoint
+from runtime.neural.checkpoint import checkpoint_sha256, load_checkpoint
 from runtime.neural.dit import DiT, plucker_rays
 from runtime.neural.generate import commit
 from runtime.neural.kv_cache import KVCache
@@ -74,12 +73,7 @@ class Encode(nn.Module):
 
 def fingerprint(model_dir: str | Path, steps: int, quantize: str | None) -> dict:
     """What an export depends on: the checkpoint's bytes, the denoising steps, the quantization."""
-    digest = hashlib.sha256()
-    for file in sorted(Path(model_dir).iterdir()):
-        if file.is_file() and file.suffix in (".yaml", ".safetensors"):
-            digest.update(file.name.encode())
-            digest.update(file.read_bytes())
-    return {"checkpoint_sha256": digest.hexdigest(), "steps": steps, "quantize": quantize, "opset": OPSET}
+    return {"checkpoint_sha256": checkpoint_sha256(model_dir), "steps": steps, "quantize": quantize, "opset": OPSET}
 
 
 def export_onnx(
