@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from runtime.guidance import Guidance
+
 BUTTON_RUN = 1 << 0  # bit 0 of Action.buttons: move faster
 FPS = 16  # frames per second of every world here: one step is 1/16 s (LingBot-World's video rate too)
 
@@ -36,6 +38,8 @@ class Action:
     pose: optional (4, 4) float64 camera-to-world (OpenCV, canonical world). When given, the camera is placed
         there and move/look are ignored for positioning (the engine owns the camera).
     fov_deg: optional vertical field of view in degrees; the world's default when None.
+    guidance: optional buffers of the engine's camera for this frame (runtime/guidance.py); worlds with the
+        "guidance" capability render from them, others ignore them.
     """
 
     move: tuple[float, float] = (0.0, 0.0)
@@ -43,6 +47,7 @@ class Action:
     buttons: int = 0
     pose: np.ndarray | None = None
     fov_deg: float | None = None
+    guidance: Guidance | None = None
 
 
 IDLE = Action()
@@ -64,8 +69,13 @@ class World(ABC):
     fps: float = FPS  # frames per second of play: one step advances time by 1 / fps
     fov_deg: float = 60.0  # vertical field of view of its frames when an action does not set one
     # What the world does with optional inputs: "pose" (renders from engine camera poses), "start_image"
-    # (begins an episode from an image given at reset), "prompt" (takes a text description of the scene).
+    # (begins an episode from an image given at reset), "prompt" (takes a text description of the scene),
+    # "guidance" (renders from the engine's guidance buffers, Action.guidance).
     capabilities: tuple[str, ...] = ("pose",)
+    # With "guidance": the buffers it reads (runtime/guidance.py BUFFERS), and the frame-size fractions it takes
+    # them at (1: the frame's size, 2: half of it, ...).
+    guidance_buffers: tuple[str, ...] = ()
+    guidance_scales: tuple[int, ...] = (1,)
 
     @abstractmethod
     def frame_size(self, width: int, height: int) -> tuple[int, int]:

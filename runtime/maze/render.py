@@ -43,6 +43,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from runtime.camera import intrinsics
+from runtime.guidance import Guidance
 from runtime.maze.level import LANDMARK_KINDS, N_BRICK, MazeLevel
 
 WALL_TEX = 128  # wall texels per unit (one face is WALL_TEX x WALL_TEX)
@@ -669,15 +670,6 @@ class Surfaces:
     kind: np.ndarray  # (H, W) int8: SKY, FLOOR, WALL (a side) or WALL_TOP (seen from above the walls)
     depth: np.ndarray  # (H, W) float32 distance from the eye along the ray; inf for sky
     material: np.ndarray  # (H, W) int16 wall material (maze_level: < N_BRICK brick, else a landmark); -1 if none
-
-
-@dataclass
-class Guidance:
-    """Guidance buffers of one view, or of B views with a leading B axis (formats: the module docstring)."""
-
-    colour: np.ndarray  # (H, W, 3) uint8 GUIDANCE_COLOURS[ids]: flat, unlit, untextured, no fog
-    depth: np.ndarray  # (H, W) float32 distance from the eye along the ray; inf for sky
-    ids: np.ndarray  # (H, W) uint16 semantic id (GUIDANCE_NAMES)
 
 
 class MazeRenderer:
