@@ -42,7 +42,7 @@ def test_client_messages_round_trip(msg):
 def test_defaults_filled():
     msg, _ = parse({"type": "input", "seq": 1})
     assert msg == {"type": "input", "seq": 1, "t": 0.0, "move": [0.0, 0.0], "look": [0.0, 0.0], "buttons": 0,
-                   "pose": None, "fov_deg": None, "image": None}
+                   "pose": None, "fov_deg": None, "image": None, "guidance": None}
 
 
 def test_integers_accepted_where_numbers_expected():

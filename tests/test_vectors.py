@@ -42,7 +42,7 @@ def test_client_vectors_parse_to_their_meaning():
         assert msgpack.unpackb(frames[0], raw=False) == meaning(v["meaning"])
         if v["direction"] == "c2d":
             msg, payload = p.parse(frames)
-            assert {k: msg[k] for k in v["meaning"]} == v["meaning"]
+            assert {k: msg[k] for k in v["meaning"]} == meaning(v["meaning"])  # 1.3's guidance holds bin
             assert payload == (frames[1] if len(frames) > 1 else None)
 
 
@@ -85,3 +85,19 @@ def test_raw_zmtp_client_from_vectors(maze_daemon):
             (VECTORS / "bye_reply.msgpack").read_bytes(), raw=False)
     finally:
         c.close()
+
+
+def test_guidance_vector_holds_its_documented_buffers():
+    """input_guidance is bottom_up with f16 depth: decoded, its top row is the second row of bytes. The arrays
+    are written out here, not taken from generate.py, so a wrong flip or dtype there shows."""
+    from bridge.protocol import guidance
+
+    msg, _ = p.parse([(VECTORS / "input_guidance.msgpack").read_bytes()])
+    spec = msg["guidance"]
+    assert (spec["width"], spec["height"], spec["row_order"], spec["depth_format"]) == (4, 2, "bottom_up", "f16")
+    b = guidance.decode(spec, guidance.offer(["colour", "depth", "ids"], 8, 4, [1, 2]))
+    assert b.depth.dtype == "float32" and b.depth.tolist() == [[0.5, 1.0, 2.5, float("inf")], [4.0, 8.0, 0.0, 1.25]]
+    assert b.ids.dtype == "uint16" and b.ids.tolist() == [[1, 2, 3, 65535], [0, 256, 7, 8]]
+    assert b.colour.dtype == "uint8" and b.colour[0, 0].tolist() == [0, 10, 20]
+    assert b.colour[1, 3].tolist() == [210, 220, 230]
+    assert spec["colour"][:3] == bytes([120, 130, 140])  # on the wire the bottom row comes first

@@ -13,13 +13,18 @@ from enum import IntEnum
 from typing import Any
 
 import msgpack
+import numpy as np
 
 from bridge.protocol.poses import ENGINES
 
-MAJOR, MINOR = 1, 2  # 1.1: recording (record_start / record_stop, input with an image); 1.2: prompt
+# 1.1: recording (record_start / record_stop, input with an image); 1.2: prompt; 1.3: guidance buffers
+MAJOR, MINOR = 1, 3
 MAX_PROMPT_BYTES = 2000  # a prompt (hello, reset) is at most this many bytes as UTF-8
 FORMATS = ("rgb8", "rgba8", "jpeg")
 ROW_ORDERS = ("top_down", "bottom_up")
+# 1.3: an input's guidance buffers (section 4c), in the order of the map's keys, and the depth encodings
+GUIDANCE_BUFFERS = ("colour", "depth", "ids")
+DEPTH_FORMATS = {"f32": "<f4", "f16": "<f2"}  # little-endian IEEE 754
 CLIENT_TYPES = ("hello", "input", "credit", "reset", "ping", "bye", "record_start", "record_stop")
 
 
@@ -115,6 +120,7 @@ _SCHEMAS: dict[str, dict[str, tuple[str, bool, Any]]] = {
         "pose": (_POSE, False, None),
         "fov_deg": ("fov", False, None),
         "image": ("image", False, None),  # 1.1: the engine's own frame, recorded while recording
+        "guidance": ("guidance", False, None),  # 1.3: the engine's buffers of this camera (section 4c)
     },
     "credit": {"n": ("credits", True, None)},
     "reset": {
@@ -218,7 +224,50 @@ def _check(kind: Any, name: str, v: Any, limits: Limits) -> Any:
             "format": _check(FORMATS, "image.format", v.get("format"), limits),
             "row_order": _check(ROW_ORDERS, "image.row_order", v.get("row_order", "top_down"), limits),
         }
+    if kind == "guidance":
+        return _check_guidance(v, limits)
     raise AssertionError(f"unknown schema kind {kind}")
+
+
+def _check_guidance(v: Any, limits: Limits) -> dict[str, Any]:
+    """1.3: everything about a guidance map the wire alone decides (sizes against the limits, enums, byte
+    counts, NaN depth); what the world takes (its sizes, its buffers) is checked by the daemon
+    (bridge/protocol/guidance.py). Returns the map with defaults filled in and absent buffers as None."""
+    if not isinstance(v, dict):
+        raise ProtocolError(ErrorCode.BAD_FIELD, '"guidance" must be a map {"width", "height", "colour", ...}')
+    g = {
+        "width": _check("width", "guidance.width", v.get("width"), limits),
+        "height": _check("height", "guidance.height", v.get("height"), limits),
+        "row_order": _check(ROW_ORDERS, "guidance.row_order", _or(v.get("row_order"), "top_down"), limits),
+        "colour": None,
+        "depth": None,
+        "depth_format": _check(tuple(DEPTH_FORMATS), "guidance.depth_format", _or(v.get("depth_format"), "f32"),
+                               limits),
+        "ids": None,
+    }
+    w, h = g["width"], g["height"]
+    depth_bytes = np.dtype(DEPTH_FORMATS[g["depth_format"]]).itemsize
+    sizes = {"colour": (3, "rgb8"), "depth": (depth_bytes, g["depth_format"]), "ids": (2, "u16")}
+    for name in GUIDANCE_BUFFERS:
+        data = v.get(name)
+        if data is None:
+            continue
+        per_pixel, what = sizes[name]
+        if not isinstance(data, bytes):
+            raise ProtocolError(ErrorCode.BAD_FIELD, f'"guidance.{name}" must be bin, got {type(data).__name__}')
+        if len(data) != w * h * per_pixel:
+            raise ProtocolError(ErrorCode.BAD_FIELD, f'"guidance.{name}" is {len(data)} bytes, expected '
+                                f"{w * h * per_pixel} ({w}x{h} {what})")
+        g[name] = data
+    # NaN is no distance at all (an engine bug): refuse it rather than guess; +inf and <= 0 mean "no surface"
+    if g["depth"] is not None and np.isnan(np.frombuffer(g["depth"], DEPTH_FORMATS[g["depth_format"]])).any():
+        raise ProtocolError(ErrorCode.BAD_FIELD, '"guidance.depth" holds NaN (send +inf where there is no surface)')
+    return g
+
+
+def _or(v: Any, default: Any) -> Any:
+    """nil means the default, inside maps too."""
+    return default if v is None else v
 
 
 def parse(frames: list[bytes], limits: Limits = Limits()) -> tuple[dict[str, Any], bytes | None]:
@@ -295,7 +344,9 @@ def hello(
 def input_msg(
     seq: int, t: float, move=(0.0, 0.0), look=(0.0, 0.0), buttons: int = 0,
     pose: dict[str, list[float]] | None = None, fov_deg: float | None = None, image: dict | None = None,
+    guidance: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """`guidance` (1.3): a wire map as bridge.protocol.guidance.encode makes it; it is the input's last key."""
     msg = {
         "type": "input", "seq": seq, "t": float(t), "move": [float(x) for x in move],
         "look": [float(x) for x in look], "buttons": buttons,
@@ -306,6 +357,8 @@ def input_msg(
         msg["fov_deg"] = float(fov_deg)
     if image is not None:
         msg["image"] = image
+    if guidance is not None:
+        msg["guidance"] = guidance
     return msg
 
 
@@ -345,14 +398,18 @@ def bye() -> dict[str, Any]:
 
 def welcome(
     session: str, world: str, width: int, height: int, format: str, row_order: str, jpeg_quality: int,
-    fov_deg: float, capabilities: list[str], limits: Limits,
+    fov_deg: float, capabilities: list[str], limits: Limits, guidance: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    return {
+    """`guidance` (1.3, guided worlds only): bridge.protocol.guidance.offer's map, the key after `limits`."""
+    msg = {
         "type": "welcome", "major": MAJOR, "minor": MINOR, "session": session, "world": world,
         "width": width, "height": height, "format": format, "row_order": row_order,
         "jpeg_quality": jpeg_quality, "fov_deg": float(fov_deg), "capabilities": list(capabilities),
         "limits": {k: (float(v) if isinstance(v, float) else v) for k, v in asdict(limits).items()},
     }
+    if guidance is not None:
+        msg["guidance"] = guidance
+    return msg
 
 
 def frame(

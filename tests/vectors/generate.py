@@ -13,12 +13,14 @@ import sys
 from pathlib import Path
 
 import msgpack
+import numpy as np
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 import zmtp  # noqa: E402
 
+from bridge.protocol import guidance as g  # noqa: E402
 from bridge.protocol import messages as p  # noqa: E402
 from bridge.protocol.messages import ErrorCode, Limits, ProtocolError  # noqa: E402
 
@@ -27,6 +29,17 @@ POSE = {"p": [1.5, 0.5, -2.0], "q": [0.0, 0.3826834323650898, 0.0, 0.92387953251
 # 1.2: a prompt of 64 bytes of UTF-8 (a str8), non-ASCII up to a 4-byte character
 PROMPT = "A sunlit caf\u00e9 terrace in Lyon, \u20ac3 espresso, a dog asleep \U0001f415"
 
+# 1.3: a 4x2 guidance, top row first: flat colours, depths with both kinds of "no surface" (+inf, 0), ids up to
+# 65535; sent bottom_up with f16 depth, as a Unity readback would
+GUIDANCE = g.GuidanceBuffers(
+    colour=(np.arange(24, dtype=np.uint8).reshape(2, 4, 3) * 10),
+    depth=np.array([[0.5, 1.0, 2.5, np.inf], [4.0, 8.0, 0.0, 1.25]], np.float32),
+    ids=np.array([[1, 2, 3, 65535], [0, 256, 7, 8]], np.uint16),
+)
+GUIDANCE_MAP = g.encode(GUIDANCE, depth_format="f16", row_order="bottom_up")
+# the 1.3 welcome of a guided world: the default model's buffers, three scales
+GUIDED_WELCOME = p.welcome("9f2c01", "guided", 128, 128, "rgb8", "bottom_up", 85, 60.0, ["pose", "guidance", "jpeg"],
+                           Limits(), guidance=g.offer(["colour", "depth"], 128, 128, [1, 2, 4]))
 
 
 def refusal(msg: dict) -> dict:
@@ -54,12 +67,15 @@ MESSAGES: dict[str, tuple[str, list[bytes] | dict]] = {
     "input_image": ("c2d", [p.pack(p.input_msg(8, 12.5, move=(0.0, 1.0), look=(1.0, 0.0), pose=POSE, fov_deg=60.0,
                                                 image={"width": 4, "height": 2, "format": "rgb8",
                                                        "row_order": "top_down"})), PIXELS]),
+    "input_guidance": ("c2d", p.input_msg(9, 12.75, move=(0.0, 1.0), pose=POSE, fov_deg=60.0,
+                                          guidance=GUIDANCE_MAP)),
     "record_start": ("c2d", p.record_start("level_1")),
     "record_stop": ("c2d", p.record_stop()),
     "ping": ("c2d", p.ping(0.5)),
     "bye": ("c2d", p.bye()),
     "welcome": ("d2c", p.welcome("9f2c01", "lingbot-fast", 128, 128, "rgb8", "bottom_up", 85, 60.0,
                                    ["pose", "start_image", "prompt", "jpeg", "record"], Limits())),
+    "welcome_guidance": ("d2c", GUIDED_WELCOME),
     "frame": ("d2c", [p.pack(p.frame(0, 7, 12.25, 1, 4, 2, "rgb8", "top_down", POSE,
                                      {"queue_ms": 0.5, "step_ms": 3.25, "encode_ms": 0.125})), PIXELS]),
     "reset_ok": ("d2c", p.reset_ok(2, 42)),
@@ -70,6 +86,9 @@ MESSAGES: dict[str, tuple[str, list[bytes] | dict]] = {
     "error": ("d2c", p.error(ErrorCode.BAD_FIELD, '"seq" is required in input', "input")),
     "error_record": ("d2c", p.error(ErrorCode.RECORD_FULL, "recording level_1 is full", "input")),
     "error_prompt": ("d2c", refusal(p.reset(0, prompt="x" * (p.MAX_PROMPT_BYTES + 1)))),
+    # 1.3: f16 depth bytes without "depth_format" (so f32): 16 bytes where 32 were due
+    "error_guidance": ("d2c", refusal(p.input_msg(9, 0.0, guidance={
+        k: v for k, v in GUIDANCE_MAP.items() if k not in ("depth_format", "colour", "ids")}))),
 }
 
 # Every msgpack width the protocol can meet, in one array.
