@@ -15,6 +15,7 @@ import threading
 from typing import Any
 
 import msgpack
+import numpy as np
 import pytest
 import zmq
 from hypothesis import HealthCheck, given, settings
@@ -101,6 +102,55 @@ def prompt():
         st.lists(st.text(max_size=4), max_size=2) | st.booleans()
 
 
+def guidance():
+    """1.3: a map of inline buffers (section 4c). The fuzz daemon's maze has no "guidance" capability, so any
+    size within the limits and any subset of buffers is valid; byte counts, enums and NaN depth are checked."""
+    sizes = st.tuples(st.integers(1, 8), st.integers(1, 8))
+    depth_value = st.floats(width=32, allow_nan=False) | st.sampled_from([math.inf, -math.inf, 0.0])
+
+    @st.composite
+    def valid(draw) -> dict[str, Any]:
+        w, h = draw(sizes)
+        fmt = draw(st.sampled_from(["f32", "f16"]))
+        g: dict[str, Any] = {"width": w, "height": h}
+        if draw(st.booleans()):
+            g["row_order"] = draw(st.sampled_from(["top_down", "bottom_up"]))
+        if draw(st.booleans()):
+            g["colour"] = draw(st.binary(min_size=w * h * 3, max_size=w * h * 3))
+        if draw(st.booleans()):
+            values = draw(st.lists(depth_value, min_size=w * h, max_size=w * h))
+            dtype = {"f32": "<f4", "f16": "<f2"}[fmt]
+            with np.errstate(over="ignore"):
+                g["depth"], g["depth_format"] = np.array(values, np.float32).astype(dtype).tobytes(), fmt
+        if draw(st.booleans()):
+            g["ids"] = draw(st.binary(min_size=w * h * 2, max_size=w * h * 2))
+        return g
+
+    @st.composite
+    def broken(draw) -> dict[str, Any]:
+        g = draw(valid())
+        w, h = g["width"], g["height"]
+        how = draw(st.sampled_from(["size", "bytes", "bin", "format", "row_order", "nan"]))
+        if how == "size":
+            g[draw(st.sampled_from(["width", "height"]))] = draw(SIZE_INVALID)
+        elif how == "bytes":  # a buffer one pixel short or long
+            name, per = draw(st.sampled_from([("colour", 3), ("ids", 2), ("depth", 4)]))
+            if name == "depth":
+                g.pop("depth_format", None)  # so f32: 4 bytes a pixel
+            g[name] = bytes(w * h * per + draw(st.sampled_from([-per, per, 1])))
+        elif how == "bin":
+            g[draw(st.sampled_from(["colour", "depth", "ids"]))] = draw(st.text(max_size=4) | anyint)
+        elif how == "format":
+            g["depth_format"] = draw(enum("f32", "f16")[1].filter(lambda v: v is not None))
+        elif how == "row_order":
+            g["row_order"] = draw(enum("top_down", "bottom_up")[1].filter(lambda v: v is not None))
+        else:
+            g["depth"], g["depth_format"] = np.full(w * h, np.nan, "<f2").tobytes(), "f16"
+        return g
+
+    return valid(), junk | broken()
+
+
 def strlist():
     return st.lists(st.text(max_size=16), max_size=8), st.lists(anyint, min_size=1, max_size=3) | \
         st.text(max_size=4) | anyint
@@ -131,6 +181,7 @@ SCHEMA: dict[str, dict[str, tuple[Any, Any, bool]]] = {
         "buttons": (*ints(0, (1 << 32) - 1), False),
         "pose": (*pose(), False),
         "fov_deg": (*fov(), False),
+        "guidance": (*guidance(), False),
     },
     "credit": {"n": (*ints(1, LIMITS.max_credits), True)},
     "reset": {"seed": (*ints(-I64, I64 - 1), False), "pose": (*pose(), False), "prompt": (*prompt(), False)},

@@ -115,7 +115,7 @@ def only_key(world: PromptMaze, known: set) -> bytes:
 
 def test_hello_and_reset_prompts_reach_the_world_for_their_episode(daemon, world):
     with Client(daemon.address, width=32, height=32, prompt="a sunlit caf\u00e9 \U0001f415") as c:
-        assert c.welcome["minor"] == 2 and "prompt" in c.welcome["capabilities"]
+        assert c.welcome["minor"] == p.MINOR and "prompt" in c.welcome["capabilities"]
         assert stamps(frames(c, 3)) == {tuple(stamp("a sunlit caf\u00e9 \U0001f415"))}
         key = only_key(world, set())
         assert world.calls(key) == [("reset", 0), ("prompt", "a sunlit caf\u00e9 \U0001f415")]

@@ -11,6 +11,9 @@ A session can end under a client (the daemon restarted, shut down, or reaped it)
 SessionClosed (the daemon said bye), ServerError 408/409 (it no longer knows this session) or TimeoutError
 (no daemon at all). reconnect() opens a new connection with the same settings and retries with backoff until
 a daemon welcomes it; the new session starts a new episode (frame seq 0) and holds no credits.
+
+Guided worlds (protocol 1.3): `guidance_offer` is the welcome's guidance map (None for other worlds);
+send_input(pose=..., guidance=GuidanceBuffers(colour=..., depth=...)) sends the engine's buffers of that camera.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import numpy as np
 import zmq
 from PIL import Image
 
+from bridge.protocol import guidance as wire_guidance
 from bridge.protocol import messages as protocol
 
 
@@ -127,19 +131,33 @@ class Client:
 
     # ----------------------------------------------------------------------------------------- helpers
 
+    @property
+    def guidance_offer(self) -> dict[str, Any] | None:
+        """1.3: the welcome's `guidance` map ({buffers, width, height, scales}) of a guided world, else None."""
+        return self.welcome.get("guidance")
+
     def send_input(
         self, move=(0.0, 0.0), look=(0.0, 0.0), buttons: int = 0, pose: dict | None = None,
-        fov_deg: float | None = None, image: np.ndarray | None = None,
+        fov_deg: float | None = None, image: np.ndarray | None = None, guidance: Any = None,
+        depth_format: str = "f32",
     ) -> int:
         """Send controller state (and, while recording, the engine's frame `image`: (H, W, 3|4) uint8, top
-        row first, at the welcome's size, rendered from `pose`). Returns the input's seq."""
+        row first, at the welcome's size, rendered from `pose`). Returns the input's seq.
+
+        `guidance` (1.3): the engine's buffers of the camera `pose` places, top row first: an object with
+        colour/depth/ids arrays (bridge.protocol.guidance.GuidanceBuffers, runtime.guidance.Guidance) sent with
+        `depth_format` ("f32" or "f16"), or a ready wire map (bridge.protocol.guidance.encode's). Its size must be
+        one guidance_offer allows; the daemon holds it until a newer one (or a reset)."""
         self.seq += 1
         spec = payload = None
         if image is not None:
             h, w, c = image.shape
             spec = {"width": w, "height": h, "format": "rgb8" if c == 3 else "rgba8", "row_order": "top_down"}
             payload = np.ascontiguousarray(image, dtype=np.uint8).tobytes()
-        self.send(protocol.input_msg(self.seq, time.monotonic(), move, look, buttons, pose, fov_deg, spec), payload)
+        if guidance is not None and not isinstance(guidance, dict):
+            guidance = wire_guidance.encode(guidance, depth_format=depth_format)
+        self.send(protocol.input_msg(self.seq, time.monotonic(), move, look, buttons, pose, fov_deg, spec, guidance),
+                  payload)
         return self.seq
 
     def grant(self, n: int = 1) -> None:

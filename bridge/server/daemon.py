@@ -31,11 +31,12 @@ from typing import Any
 
 import zmq
 
-from bridge.protocol import images, poses
+from bridge.protocol import guidance, images, poses
 from bridge.protocol import messages as protocol
 from bridge.protocol.messages import ErrorCode, Limits, ProtocolError
 from bridge.server.recorder import RecordConfig, Recorder
 from bridge.server.session import PendingReset, Session
+from runtime.guidance import Guidance
 from runtime.world import Action, EpisodesLost, Frame, World
 
 log = logging.getLogger("worldbridge.daemon")
@@ -249,8 +250,8 @@ class Daemon:
                 raise ProtocolError(ErrorCode.UNAVAILABLE, f"{self.limits.max_sessions} sessions already", "hello")
             session = Session(
                 identity, os.urandom(4).hex(), msg["client"], msg["engine"], width, height, msg["format"],
-                row_order, msg["jpeg_quality"], credits=msg["credits"], reset=PendingReset(msg["seed"], reply=False),
-                prompt=msg["prompt"],
+                row_order, msg["jpeg_quality"], guidance_offer=self._guidance_offer(width, height),
+                credits=msg["credits"], reset=PendingReset(msg["seed"], reply=False), prompt=msg["prompt"],
             )
             self._sessions[identity] = session
             count = len(self._sessions)
@@ -260,14 +261,36 @@ class Daemon:
         self._send(identity, protocol.welcome(session.sid, self.world.name, width, height, session.format,
                                               row_order, session.jpeg_quality, self.world.fov_deg,
                                               [*self.world.capabilities, "jpeg",
-                                               *(["record"] if self._recorder else [])], self.limits))
+                                               *(["record"] if self._recorder else [])], self.limits,
+                                              session.guidance_offer))
+
+    def _guidance_offer(self, width: int, height: int) -> dict[str, Any] | None:
+        """1.3: the welcome's guidance map for a session of frames (width, height); None for unguided worlds."""
+        if "guidance" not in self.world.capabilities:
+            return None
+        return guidance.offer(self.world.guidance_buffers, width, height, self.world.guidance_scales)
+
+    @staticmethod
+    def _guidance(session: Session, msg: dict[str, Any]) -> Guidance | None:
+        """An input's guidance, checked against what the session's world takes (ProtocolError 422 before any of
+        the input is applied). None when it carries none, or its world ignores guidance (checked all the same)."""
+        if msg["guidance"] is None:
+            return None
+        offer = session.guidance_offer
+        buffers = guidance.decode(msg["guidance"], offer)  # a few copies of at most a frame's size: cheap
+        if offer is None:
+            return None
+        read = set(offer["buffers"])  # a buffer the world does not read is checked and dropped
+        return Guidance(colour=buffers.colour if "colour" in read else None,
+                        depth=buffers.depth if "depth" in read else None, ids=buffers.ids if "ids" in read else None)
 
     def _on_session_message(self, session: Session, msg: dict[str, Any], payload: bytes | None) -> dict | None:
         """Handle a validated message of a handshaken session (lock held). Returns a direct reply or None."""
         kind = msg["type"]
         if kind == "input":
+            held = self._guidance(session, msg)  # first: a refused guidance refuses the whole input
             notice = self._record_input(session, msg, payload)
-            session.apply_input(msg)
+            session.apply_input(msg, held)
             if notice is not None:
                 return notice
         elif kind == "credit":
@@ -278,6 +301,7 @@ class Daemon:
             session.reset = PendingReset(msg["seed"], pose, image, reply=True)
             session.prompt = msg["prompt"] or session.prompt  # 1.2: a reset without one keeps the session's
             session.pose = None  # a new episode starts from its start pose, not the last engine pose
+            session.guidance = None  # 1.3: nor from the old episode's guidance, until new guidance comes
         elif kind == "ping":
             return protocol.pong(msg["t"], time.time())
         elif kind in ("record_start", "record_stop"):

@@ -80,6 +80,7 @@ class Replica:
     def info(self) -> dict[str, Any]:
         w = self.world
         return {"name": w.name, "fov_deg": w.fov_deg, "fps": w.fps, "capabilities": tuple(w.capabilities),
+                "guidance_buffers": tuple(w.guidance_buffers), "guidance_scales": tuple(w.guidance_scales),
                 "budget_bytes": self.budget, "measured": self.measured, "host": socket.gethostname(),
                 "pid": os.getpid(), "device": self.device}
 
@@ -177,6 +178,9 @@ class ReplicaPool(World):
         first = infos[0]
         self.name, self.fov_deg, self.fps = first["name"], first["fov_deg"], first["fps"]
         self.capabilities = tuple(first["capabilities"])
+        # 1.3: what the daemon's welcome offers for guidance (Action.guidance travels to the replica with the action)
+        self.guidance_buffers = tuple(first.get("guidance_buffers", ()))
+        self.guidance_scales = tuple(first.get("guidance_scales", (1,)))
         self._where: dict[Hashable, _Replica] = {}  # episode -> its replica
         self._cost: dict[Hashable, int] = {}  # episode -> the bytes it was placed with
         self._lost: dict[Hashable, str] = {}  # episodes lost with their replica, until closed or reset

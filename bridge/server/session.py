@@ -2,8 +2,9 @@
 
 Sessions are plain state, shared between the daemon's socket thread (which writes inputs, credits, resets) and its
 stepping thread (which consumes them). The fields fall in two groups:
-- the handshake's (identity, sid, client, engine, width, height, format, row_order, jpeg_quality) are set when
-  the session is made and never written again, so either thread reads them (and encode(), wire_pose()) freely;
+- the handshake's (identity, sid, client, engine, width, height, format, row_order, jpeg_quality, guidance_offer)
+  are set when the session is made and never written again, so either thread reads them (and encode(),
+  wire_pose()) freely;
 - every other field is read and written only under the daemon's one lock. The stepping thread snapshots what a
   step needs into a Job (bridge/server/daemon.py) under the lock, steps and encodes from that without it, and
   writes its results (frame_seq, in_flight) back under the lock.
@@ -18,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from bridge.protocol import images, poses
+from runtime.guidance import Guidance
 from runtime.world import Action
 
 
@@ -41,6 +43,8 @@ class Session:
     format: str
     row_order: str
     jpeg_quality: int
+    # 1.3: the welcome's guidance map (the sizes and buffers this session's world takes); None: not a guided world
+    guidance_offer: dict[str, Any] | None = None
     # mutable: only under the daemon's lock
     credits: int = 0
     episode: int = 0
@@ -58,8 +62,10 @@ class Session:
     buttons: int = 0
     pose: np.ndarray | None = None
     fov_deg: float | None = None
+    guidance: Guidance | None = None  # 1.3: held from the newest input that carried one until a reset
 
-    def apply_input(self, msg: dict[str, Any]) -> None:
+    def apply_input(self, msg: dict[str, Any], guidance: Guidance | None = None) -> None:
+        """Take a validated input; `guidance`: its decoded buffers (None: it carried none, the held ones stay)."""
         self.input_seq, self.input_t, self.input_arrived = msg["seq"], msg["t"], time.monotonic()
         self.move = tuple(max(-1.0, min(1.0, v)) for v in msg["move"])
         self.look = (self.look[0] + msg["look"][0], self.look[1] + msg["look"][1])
@@ -68,10 +74,12 @@ class Session:
             self.pose = poses.to_canonical(self.engine, msg["pose"]["p"], msg["pose"]["q"])
         if msg["fov_deg"] is not None:
             self.fov_deg = msg["fov_deg"]
+        if guidance is not None:
+            self.guidance = guidance
 
     def take_action(self) -> Action:
         """The action for the next step; consumes the accumulated look deltas."""
-        action = Action(self.move, self.look, self.buttons, self.pose, self.fov_deg)
+        action = Action(self.move, self.look, self.buttons, self.pose, self.fov_deg, self.guidance)
         self.look = (0.0, 0.0)
         return action
 
