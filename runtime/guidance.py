@@ -52,26 +52,27 @@ def nearness(depth: np.ndarray) -> np.ndarray:
 
 
 def features(g: Guidance | None, width: int, height: int) -> np.ndarray:
-    """The model's view of one guidance: (FEATURES, height, width) float32, channels colour in [-1, 1] (3),
-    nearness in [-1, 1] (1) and present (1: 1 where guidance was given). Buffers of a fraction of the size are
-    repeated up (nearest); None, or a guidance without colour or depth, gives all zeros (no guidance)."""
-    out = np.zeros((FEATURES, height, width), np.float32)
+    """The model's view of a guidance of one view, or of B views: (..., FEATURES, height, width) float32 with
+    channels colour in [-1, 1] (3), nearness in [-1, 1] (1) and present (1: 1 where guidance was given).
+    Buffers of a fraction of the size are repeated up (nearest). None, or a guidance without colour or depth,
+    gives all zeros (no guidance) for one view."""
     if g is None or g.colour is None or g.depth is None:
-        return out
-    colour = _resize(np.asarray(g.colour, np.uint8), width, height)  # (H, W, 3)
-    depth = _resize(np.asarray(g.depth, np.float32), width, height)
-    out[:3] = colour.transpose(2, 0, 1) / 127.5 - 1.0
-    out[3] = nearness(depth) * 2.0 - 1.0
-    out[4] = 1.0
+        return np.zeros((FEATURES, height, width), np.float32)
+    colour = _resize(np.asarray(g.colour, np.uint8), width, height, 3)  # (..., H, W, 3)
+    depth = _resize(np.asarray(g.depth, np.float32), width, height, 2)  # (..., H, W)
+    out = np.empty(depth.shape[:-2] + (FEATURES, height, width), np.float32)
+    out[..., :3, :, :] = np.moveaxis(colour, -1, -3) / 127.5 - 1.0
+    out[..., 3, :, :] = nearness(depth) * 2.0 - 1.0
+    out[..., 4, :, :] = 1.0
     return out
 
 
-def _resize(buf: np.ndarray, width: int, height: int) -> np.ndarray:
-    """Nearest-neighbour resize of an (h, w, ...) buffer to (height, width, ...): ids and depth must not be
-    blended across edges, and the sizes the protocol allows are integer fractions."""
-    h, w = buf.shape[:2]
+def _resize(buf: np.ndarray, width: int, height: int, axis: int) -> np.ndarray:
+    """Nearest-neighbour resize of a buffer whose rows and columns are the axes -axis and -axis + 1: ids and
+    depth must not be blended across edges, and the sizes the protocol allows are integer fractions."""
+    h, w = buf.shape[-axis], buf.shape[-axis + 1]
     if (h, w) == (height, width):
         return buf
     rows = (np.arange(height) * h) // height
     cols = (np.arange(width) * w) // width
-    return buf[rows][:, cols]
+    return np.take(np.take(buf, rows, axis=buf.ndim - axis), cols, axis=buf.ndim - axis + 1)

@@ -14,6 +14,8 @@
       and, only in datasets generated with guidance (meta "guidance"; runtime/maze/render.py Guidance):
         ids      (T, H, W) uint16     semantic id per pixel (meta "guidance" "names"[id])
         depth    (T, H, W) float32 or float16   distance along the pixel's ray; inf for sky
+        colour   (T, H, W, 3) uint8   optional flat colour render (engine recordings); the maze's is not
+                                      stored: GUIDANCE_COLOURS[ids] (Dataset.guidance computes it)
     Row 0 of the actions is the start frame's (all zeros). Optional arrays and meta keys are additions within
     version 1: older datasets (and readers) without them stay valid.
 """
@@ -26,11 +28,14 @@ from pathlib import Path
 
 import numpy as np
 
+from runtime.guidance import Guidance
+from runtime.maze.render import GUIDANCE_COLOURS
+
 FORMAT, VERSION = "worldbridge-dataset", 1
 FIELDS = {"frames": np.uint8, "move": np.float32, "look": np.float32, "buttons": np.uint32,
           "poses": np.float32, "fov_deg": np.float32}
 # Arrays an episode may have (guidance buffers); stored in the dtype given, depth in float32 or float16.
-OPTIONAL = {"ids": (np.uint16,), "depth": (np.float32, np.float16)}
+OPTIONAL = {"ids": (np.uint16,), "depth": (np.float32, np.float16), "colour": (np.uint8,)}
 
 
 class DatasetWriter:
@@ -99,7 +104,19 @@ class Dataset:
                 out["ids"] = z["ids"]
             if "depth" in z.files:
                 out["depth"] = z["depth"].astype(np.float32, copy=False)
+            if "colour" in z.files:
+                out["colour"] = z["colour"]
             return out
+
+    def guidance(self, k: int, depth_dtype: type = np.float32) -> Guidance:
+        """Episode k's guidance buffers with a leading T axis: colour (stored, else the maze's flat colour of
+        the ids), depth in `depth_dtype` (float16 halves the memory a training run holds), ids."""
+        with np.load(self.root / self.meta["episodes"][k]["file"]) as z:
+            if "ids" not in z.files or "depth" not in z.files:
+                raise ValueError(f"{self.root}: episode {k} has no guidance buffers (generate with --guidance)")
+            ids = z["ids"]
+            colour = z["colour"] if "colour" in z.files else GUIDANCE_COLOURS[ids]
+            return Guidance(colour, z["depth"].astype(depth_dtype, copy=False), ids)
 
     @property
     def has_guidance(self) -> bool:

@@ -9,6 +9,12 @@ autoencoder" for Stable Diffusion latents): plain 3x3 convolutions with residual
 upsampling and no normalisation layers. The encoder mirrors it with stride-2 convolutions; it only runs for
 start images. The autoencoder is deterministic (no KL term): the latents it produces are multiplied by
 `latent_scale` (set after training so they have roughly unit variance) before the transformer sees them.
+
+A guided decoder (config `guidance` > 0) also reads the engine's guidance features (runtime/guidance.py) at full
+resolution: a small strided-convolution pyramid turns them into one feature map per decoder resolution, added
+to the decoder's activations through 1x1 convolutions that start at zero (ControlNet's zero convolutions), so
+a guided decoder starts as the unguided one it extends. Edges of walls and sky then come from the engine's
+buffers at pixel precision, not from an 8x smaller latent. Without guidance it gets all-zero features.
 """
 
 from __future__ import annotations
@@ -31,6 +37,9 @@ class AutoencoderConfig:
     channels: list[int] = field(default_factory=lambda: [32, 64, 128, 256])
     res_blocks: int = 1  # residual blocks at every resolution, in the encoder and in the decoder
     latent_scale: float = 1.0  # transformer latents = encoder output * latent_scale
+    guidance: int = 0  # channels of the guidance features the decoder reads (runtime/guidance.py); 0: none
+    # Widths of the guidance pyramid, full resolution first (as `channels`); used when guidance > 0.
+    guidance_channels: list[int] = field(default_factory=lambda: [16, 32, 64, 128])
 
     def __post_init__(self) -> None:
         if self.downsample not in (8, 16):
@@ -42,6 +51,8 @@ class AutoencoderConfig:
             raise ValueError("channels and latent_channels must be positive and res_blocks >= 0")
         if not self.latent_scale > 0:
             raise ValueError(f"latent_scale must be positive, not {self.latent_scale}")
+        if self.guidance < 0 or (self.guidance and len(self.guidance_channels) != levels):
+            raise ValueError(f"guidance must be >= 0, with {levels} guidance_channels for downsample {self.downsample}")
 
 
 class ResBlock(nn.Module):
@@ -74,22 +85,61 @@ class Encoder(nn.Module):
         return self.layers(x)
 
 
+class GuidancePyramid(nn.Module):
+    """(B, G, H, W) guidance features -> feature maps at every decoder resolution, the latent's first."""
+
+    def __init__(self, cfg: AutoencoderConfig):
+        super().__init__()
+        ch = cfg.guidance_channels
+        self.stem = nn.Conv2d(cfg.guidance, ch[0], 3, padding=1)
+        self.down = nn.ModuleList(nn.Conv2d(a, b, 3, stride=2, padding=1) for a, b in zip(ch[:-1], ch[1:]))
+
+    def forward(self, g: torch.Tensor) -> list[torch.Tensor]:
+        x = F.silu(self.stem(g))
+        out = [x]
+        for conv in self.down:
+            x = F.silu(conv(x))
+            out.append(x)
+        return out[::-1]
+
+
 class Decoder(nn.Module):
-    """(B, C, h, w) unscaled latents -> (B, 3, h*d, w*d), roughly in [-1, 1] (clamp before display)."""
+    """(B, C, h, w) unscaled latents [+ (B, G, h*d, w*d) guidance features] -> (B, 3, h*d, w*d), roughly in
+    [-1, 1] (clamp before display)."""
 
     def __init__(self, cfg: AutoencoderConfig):
         super().__init__()
         ch = cfg.channels[::-1]  # latent resolution first
         layers: list[nn.Module] = [nn.Conv2d(cfg.latent_channels, ch[0], 3, padding=1)]
+        self._inject = [0]  # guidance enters after these layers: the first convolution at each resolution
         layers += [ResBlock(ch[0]) for _ in range(cfg.res_blocks)]
         for c_in, c_out in zip(ch[:-1], ch[1:]):
             layers += [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(c_in, c_out, 3, padding=1)]
+            self._inject.append(len(layers) - 1)
             layers += [ResBlock(c_out) for _ in range(cfg.res_blocks)]
         layers += [nn.SiLU(), nn.Conv2d(ch[-1], 3, 3, padding=1)]
         self.layers = nn.Sequential(*layers)
+        self.guidance = cfg.guidance
+        if cfg.guidance:
+            self.pyramid = GuidancePyramid(cfg)
+            self.guide_in = nn.ModuleList(nn.Conv2d(g, c, 1) for g, c in zip(cfg.guidance_channels[::-1], ch))
+            for conv in self.guide_in:
+                nn.init.zeros_(conv.weight)
+                nn.init.zeros_(conv.bias)
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.layers(z)
+    def forward(self, z: torch.Tensor, guidance: torch.Tensor | None = None) -> torch.Tensor:
+        if not self.guidance:
+            return self.layers(z)
+        if guidance is None:
+            d = 2 ** (len(self.guide_in) - 1)
+            guidance = z.new_zeros(z.shape[0], self.guidance, z.shape[2] * d, z.shape[3] * d)
+        feats = iter(zip(self.pyramid(guidance.to(z.dtype)), self.guide_in))
+        for i, layer in enumerate(self.layers):
+            z = layer(z)
+            if i in self._inject:
+                g, conv = next(feats)
+                z = z + conv(g)
+        return z
 
 
 class Autoencoder(nn.Module):
@@ -105,9 +155,10 @@ class Autoencoder(nn.Module):
         """(B, 3, H, W) in [-1, 1] -> (B, C, H/d, W/d) scaled latents."""
         return self.encoder(frames) * self.cfg.latent_scale
 
-    def decode(self, latents: torch.Tensor) -> torch.Tensor:
-        """(B, C, h, w) scaled latents -> (B, 3, h*d, w*d) frames, roughly in [-1, 1]."""
-        return self.decoder(latents / self.cfg.latent_scale)
+    def decode(self, latents: torch.Tensor, guidance: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, C, h, w) scaled latents [+ (B, G, h*d, w*d) guidance features, for a guided decoder; None: none]
+        -> (B, 3, h*d, w*d) frames, roughly in [-1, 1]."""
+        return self.decoder(latents / self.cfg.latent_scale, guidance)
 
 
 def to_uint8(frames: torch.Tensor) -> torch.Tensor:

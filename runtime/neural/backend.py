@@ -3,7 +3,8 @@
 NeuralWorld (runtime/neural/world.py) owns the episodes, the KV cache and the conditions, and holds one backend:
 TorchBackend here, or OnnxBackend (runtime/neural/onnx.py), which runs the same model in ONNX Runtime. Both take
 and return torch tensors, so the world around them is one code path and parity is tested on whole episodes.
-conditions: (action (b, A), rays (b, N, 6), has_pose (b,)), as NeuralWorld makes them.
+conditions: (action (b, A), rays (b, N, 6), has_pose (b,), guide (b, G, gh, gw) or None), as NeuralWorld makes
+them; `guidance` (b, G, H, W): the full-size guidance features a guided decoder reads (None: none).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ class Backend(Protocol):
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """(b, 3, H, W) in [-1, 1] -> (b, C, h, w) float32 latents."""
 
-    def decode(self, latent: torch.Tensor) -> np.ndarray:
+    def decode(self, latent: torch.Tensor, guidance: torch.Tensor | None = None) -> np.ndarray:
         """(b, C, h, w) latents -> (b, H, W, 3) uint8 pixels."""
 
     def generate(self, cache: KVCache, slots: list[int], noise: torch.Tensor, conditions: tuple,
@@ -53,12 +54,14 @@ class TorchBackend:
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         return self.autoencoder.encode(x).float()
 
-    def decode(self, latent: torch.Tensor) -> np.ndarray:
-        return to_uint8(self.autoencoder.decode(latent.contiguous(memory_format=torch.channels_last))).cpu().numpy()
+    def decode(self, latent: torch.Tensor, guidance: torch.Tensor | None = None) -> np.ndarray:
+        latent = latent.contiguous(memory_format=torch.channels_last)
+        return to_uint8(self.autoencoder.decode(latent, guidance)).cpu().numpy()
 
     def generate(self, cache: KVCache, slots: list[int], noise: torch.Tensor, conditions: tuple,
                  schedule: list[float], observed: torch.Tensor | None = None) -> torch.Tensor:
-        return generate_cached(self.dit, cache, slots, noise, *conditions, schedule, observed)
+        *conds, guide = conditions
+        return generate_cached(self.dit, cache, slots, noise, *conds, schedule, observed, guide)
 
     def commit(self, cache: KVCache, slots: list[int], latent: torch.Tensor, conditions: tuple) -> None:
         commit(self.dit, cache, slots, latent.contiguous(), *conditions)

@@ -87,18 +87,24 @@ class ModelConfig:
         return asdict(self)
 
 
+# Keys added within format_version 1: a config without them (written before they existed) gets their defaults,
+# which are what such a model is (no guidance).
+ADDED_KEYS = {"guidance", "guidance_channels", "guidance_res", "guidance_dropout"}
+
+
 def _parse(cls: type, raw: Any, where: str) -> Any:
-    """Build dataclass `cls` from a mapping, requiring exactly its fields with the annotated types."""
+    """Build dataclass `cls` from a mapping, requiring exactly its fields (those of ADDED_KEYS may be absent) with
+    the annotated types."""
     if not isinstance(raw, dict):
         raise ValueError(f"{where.rstrip('.') or 'config'}: expected a mapping, got {type(raw).__name__}")
     names = {f.name for f in fields(cls)}
-    unknown, missing = sorted(set(raw) - names, key=str), sorted(names - set(raw))
+    unknown, missing = sorted(set(raw) - names, key=str), sorted(names - set(raw) - ADDED_KEYS)
     if unknown:
         raise ValueError(f"unknown key {where}{unknown[0]}")
     if missing:
         raise ValueError(f"missing key {where}{missing[0]}")
     hints = typing.get_type_hints(cls)
-    values = {name: _value(hints[name], raw[name], f"{where}{name}") for name in names}
+    values = {name: _value(hints[name], raw[name], f"{where}{name}") for name in names if name in raw}
     try:
         return cls(**values)
     except ValueError as e:

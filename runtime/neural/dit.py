@@ -26,6 +26,12 @@ Two ways to run the same weights:
   `denoise(x, t, frame_context(...))`: a frame's denoising passes and its cache pass share one context (its
   conditions, the cached keys rotated into place), computed once per frame.
 
+Guidance (config `guidance` > 0): the engine's guidance features of the frame (runtime/guidance.py), average-
+pooled to `guidance_res` cells per latent pixel side, are cut into the same token grid and embedded, and the
+embedding is added to the frame's tokens (its last layer starts at zero, so a guided model starts as the
+unguided one it extends). All-zero features mean "no guidance"; training drops it for whole clips with
+probability `guidance_dropout`, so the same weights also dream from actions alone.
+
 The network predicts the flow-matching velocity v = eps - x0 (runtime/neural/sampler.py).
 """
 
@@ -58,6 +64,9 @@ class DiTConfig:
     sinks: int = 2  # first frames of an episode that stay visible forever
     window: int = 14  # most recent frames visible besides the sinks
     pose_dropout: float = 0.1  # training: probability that a clip is shown without its camera poses
+    guidance: int = 0  # channels of the guidance features (runtime/guidance.py FEATURES); 0: no guidance
+    guidance_res: int = 2  # guidance cells per latent pixel side (pooled from the frame's full size)
+    guidance_dropout: float = 0.3  # training: probability that a clip is shown without its guidance
 
     def __post_init__(self) -> None:
         if self.dim % self.heads or (self.dim // self.heads) % 2:
@@ -66,6 +75,8 @@ class DiTConfig:
             raise ValueError("patch, depth and window must be >= 1; sinks and buttons >= 0")
         if not 0 <= self.pose_dropout <= 1 or not self.look_scale_deg > 0 or not self.mlp_ratio > 0:
             raise ValueError("pose_dropout must be in [0, 1]; look_scale_deg and mlp_ratio positive")
+        if self.guidance < 0 or self.guidance_res < 1 or not 0 <= self.guidance_dropout <= 1:
+            raise ValueError("guidance must be >= 0, guidance_res >= 1, guidance_dropout in [0, 1]")
 
     @property
     def action_dim(self) -> int:
@@ -174,6 +185,7 @@ class FrameContext(NamedTuple):
     values: torch.Tensor  # (L, B, H, F*N, hd)
     valid: torch.Tensor  # (B, (F+1)*N) bool: which keys exist, this frame's own last
     now: tuple[torch.Tensor, torch.Tensor]  # rope_table of this frame's position, (B, 1, 1, 1, hd/2) each
+    guide: torch.Tensor | None  # (B, 1, N, d) guidance embedding added to the tokens; None: unguided model
 
 
 class Block(nn.Module):
@@ -239,12 +251,16 @@ class DiT(nn.Module):
         # Per-token shift and scale of every block's attention input from the pose embedding: each block has
         # its own weights (a slice of this layer), computed in one matmul.
         self.pose_modulation = nn.Linear(d, cfg.depth * 2 * d)
+        if cfg.guidance:
+            cell = cfg.patch * cfg.guidance_res  # guidance cells per token side
+            self.guide_embed = mlp(cfg.guidance * cell * cell, d, d)
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.depth))
         self.norm_out = nn.LayerNorm(d, elementwise_affine=False, eps=1e-6)
         self.modulation_out = nn.Parameter(torch.randn(2, d) / d**0.5)  # shift, scale of the output, + condition
         self.head = nn.Linear(d, latent_channels * cfg.patch**2)
         if zero_init:
-            for m in (self.modulation, self.pose_modulation, self.head):
+            guide_out = [self.guide_embed[2]] if cfg.guidance else []  # a guided model starts as the unguided
+            for m in (self.modulation, self.pose_modulation, self.head, *guide_out):
                 nn.init.zeros_(m.weight)
                 nn.init.zeros_(m.bias)
             for b in self.blocks:
@@ -254,6 +270,25 @@ class DiT(nn.Module):
     def head_dim(self) -> int:
         return self.cfg.dim // self.cfg.heads
 
+    @property
+    def guidance_size(self) -> tuple[int, int]:
+        """(h, w) of the pooled guidance features the model reads (guidance_res cells per latent pixel)."""
+        return self.latent_size[0] * self.cfg.guidance_res, self.latent_size[1] * self.cfg.guidance_res
+
+    def _guide_tokens(self, guide: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor | None:
+        """(B, T, G, gh, gw) guidance features -> (B, T, N, d); all zeros when `guide` is None. Features at a
+        multiple of guidance_size (the decoder's full size) are average-pooled to it first."""
+        if not self.cfg.guidance:
+            return None
+        gh, gw = self.guidance_size
+        if guide is None:
+            guide = like.new_zeros(*like.shape[:2], self.cfg.guidance, gh, gw)
+        elif guide.shape[-2:] != (gh, gw):
+            H, W = guide.shape[-2:]
+            pooled = F.avg_pool2d(guide.flatten(0, 1).float(), (H // gh, W // gw))
+            guide = pooled.unflatten(0, guide.shape[:2])
+        return self.guide_embed(patchify(guide.to(like.dtype), self.cfg.patch * self.cfg.guidance_res))
+
     def forward(
         self,
         x: torch.Tensor,
@@ -261,17 +296,23 @@ class DiT(nn.Module):
         action: torch.Tensor,
         rays: torch.Tensor,
         has_pose: torch.Tensor,
+        guide: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """A clip of T frames at once, each frame seeing what the KV cache would show it.
 
         x: (B, T, C, h, w) latents (noisy at time t, clean where t = 0); t: (B, T); action: (B, T, A) raw
-        actions (move, look in degrees, button bits); rays: (B, T, N, 6) Plücker rays; has_pose: (B, T) bool.
+        actions (move, look in degrees, button bits); rays: (B, T, N, 6) Plücker rays; has_pose: (B, T) bool;
+        guide: (B, T, G, gh, gw) pooled guidance features (guided models; None: none).
         Returns the velocity (B, T, C, h, w). In training mode, whole clips lose their poses with probability
-        cfg.pose_dropout, so the model also learns to run on controller input alone.
+        cfg.pose_dropout, and their guidance with cfg.guidance_dropout, so the model also learns to run on
+        controller input alone.
         """
         if self.training and self.cfg.pose_dropout > 0:
             keep = torch.rand(has_pose.shape[0], 1, device=has_pose.device) >= self.cfg.pose_dropout  # (B, 1)
             has_pose = has_pose & keep
+        if self.training and guide is not None and self.cfg.guidance_dropout > 0:
+            keep = torch.rand(guide.shape[0], device=guide.device) >= self.cfg.guidance_dropout
+            guide = guide * keep[:, None, None, None, None].to(guide.dtype)
         T, N, hd = x.shape[1], self.tokens, self.head_dim
         S, W = self.cfg.sinks, self.cfg.window
         frame = torch.arange(T, device=x.device)
@@ -297,7 +338,7 @@ class DiT(nn.Module):
             return y.transpose(1, 2).reshape(B, T, N, H * hd)
 
         action_emb, pose_mod = self._conditions(action, rays, has_pose)
-        tokens, cond, frame_mod = self._embed(x, t, action_emb)
+        tokens, cond, frame_mod = self._embed(x, t, action_emb, self._guide_tokens(guide, x))
         for block, block_pose_mod in zip(self.blocks, pose_mod.unbind(3)):
             tokens, _, _ = block(tokens, frame_mod, block_pose_mod, attend)
         return self._output(tokens, cond)
@@ -314,16 +355,18 @@ class DiT(nn.Module):
         past_pos: torch.Tensor,
         past_valid: torch.Tensor,
         pos: torch.Tensor,
+        guide: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """One frame per episode against a KV cache; a pure function of its tensors.
 
         x: (B, C, h, w) latent at time t (B,); action: (B, A); rays: (B, N, 6); has_pose: (B,) bool.
         past_k, past_v: (L, B, F, N, H, hd) cached un-rotated keys/values of F frame slots; past_pos: (B, F)
-        slot positions; past_valid: (B, F) bool; pos: (B,) position of this frame (runtime/neural/kv_cache.py).
+        slot positions; past_valid: (B, F) bool; pos: (B,) position of this frame (runtime/neural/kv_cache.py);
+        guide: (B, G, gh, gw) guidance features, or at a multiple of that size (guided models; None: none).
         Returns the velocity (B, C, h, w) and this frame's keys and values, each (L, B, N, H, hd).
         The same as denoise(x, t, frame_context(...)), which lets a frame's passes share the context.
         """
-        context = self.frame_context(action, rays, has_pose, past_k, past_v, past_pos, past_valid, pos)
+        context = self.frame_context(action, rays, has_pose, past_k, past_v, past_pos, past_valid, pos, guide)
         return self.denoise(x, t, context)
 
     def frame_context(
@@ -336,6 +379,7 @@ class DiT(nn.Module):
         past_pos: torch.Tensor,
         past_valid: torch.Tensor,
         pos: torch.Tensor,
+        guide: torch.Tensor | None = None,
     ) -> FrameContext:
         """The part of `step` that does not depend on the noisy latent: conditions and the cached keys, rotated
         to their slot positions and laid out for attention. Shapes as in `step`."""
@@ -350,6 +394,7 @@ class DiT(nn.Module):
             past_v.flatten(2, 3).transpose(2, 3),
             valid,
             rope_table(pos[:, None, None, None], hd),  # (B, 1, 1, 1, hd/2)
+            self._guide_tokens(None if guide is None else guide[:, None], action_emb),
         )
 
     def denoise(
@@ -373,7 +418,7 @@ class DiT(nn.Module):
 
             return attend
 
-        tokens, cond, frame_mod = self._embed(x[:, None], t[:, None], context.action)
+        tokens, cond, frame_mod = self._embed(x[:, None], t[:, None], context.action, context.guide)
         new_k, new_v = [], []
         for layer, block in enumerate(self.blocks):
             tokens, k, v = block(tokens, frame_mod, context.pose_mod[:, :, :, layer], attend_layer(layer))
@@ -393,11 +438,13 @@ class DiT(nn.Module):
         return action_emb, pose_mod
 
     def _embed(
-        self, x: torch.Tensor, t: torch.Tensor, action_emb: torch.Tensor
+        self, x: torch.Tensor, t: torch.Tensor, action_emb: torch.Tensor, guide: torch.Tensor | None
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """x (B, T, C, h, w), t (B, T), action embedding (B, T, d) -> tokens (B, T, N, d), frame condition
-        (B, T, d), shared block modulation (B, T, 6, d)."""
+        """x (B, T, C, h, w), t (B, T), action embedding (B, T, d), guidance embedding (B, T, N, d) or None ->
+        tokens (B, T, N, d), frame condition (B, T, d), shared block modulation (B, T, 6, d)."""
         tokens = self.patch_embed(patchify(x, self.cfg.patch)) + self.pos_embed  # (B, T, N, d)
+        if guide is not None:
+            tokens = tokens + guide
         cond = self.time_embed(timestep_embedding(t)) + action_emb  # (B, T, d)
         return tokens, cond, self.modulation(F.silu(cond)).unflatten(-1, (6, -1))
 

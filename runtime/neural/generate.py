@@ -22,9 +22,10 @@ def commit(
     action: torch.Tensor,
     rays: torch.Tensor,
     has_pose: torch.Tensor,
+    guide: torch.Tensor | None = None,
 ) -> None:
     """Write finished frames (b, C, h, w) into the cache: one pass at t = 0 over the clean latents."""
-    context = dit.frame_context(action, rays, has_pose, *cache.view(slots), *cache.positions(slots))
+    context = dit.frame_context(action, rays, has_pose, *cache.view(slots), *cache.positions(slots), guide)
     _commit(dit, cache, slots, latent, context)
 
 
@@ -43,12 +44,14 @@ def generate_cached(
     has_pose: torch.Tensor,
     schedule: list[float],
     observed: torch.Tensor | None = None,
+    guide: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """The next frame of each episode in `slots`, batched: denoise `noise` (b, C, h, w) along `schedule`
     with the cache as context, commit the result to the cache and return it (b, C, h, w).
     action (b, A), rays (b, N, 6), has_pose (b,): the conditions of the frame being made. `observed`
-    (b, C, h, w): latents of the frames that truly came next, committed instead (teacher forcing)."""
-    context = dit.frame_context(action, rays, has_pose, *cache.view(slots), *cache.positions(slots))
+    (b, C, h, w): latents of the frames that truly came next, committed instead (teacher forcing). `guide`
+    (b, G, gh, gw): pooled guidance features of the frames being made (guided models)."""
+    context = dit.frame_context(action, rays, has_pose, *cache.view(slots), *cache.positions(slots), guide)
 
     def velocity(x: torch.Tensor, t: float) -> torch.Tensor:
         return dit.denoise(x, x.new_full((len(slots),), t), context)[0]
@@ -67,11 +70,13 @@ def generate_recompute(
     rays: torch.Tensor,
     has_pose: torch.Tensor,
     schedule: list[float],
+    guide: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Reference without a cache: every denoising step reruns the transformer over the whole history.
 
     history: (B, T, C, h, w) clean latents of all earlier frames of the episodes; noise (B, C, h, w);
-    action (B, T+1, A), rays (B, T+1, N, 6), has_pose (B, T+1): conditions of the history and the new frame.
+    action (B, T+1, A), rays (B, T+1, N, 6), has_pose (B, T+1), guide (B, T+1, G, gh, gw) or None: conditions
+    of the history and the new frame.
     Returns the new frame (B, C, h, w). generate_cached must give the same result (tests/test_neural_cache.py).
     """
     B, T = history.shape[:2]
@@ -79,6 +84,6 @@ def generate_recompute(
     def velocity(x: torch.Tensor, t: float) -> torch.Tensor:
         clip = torch.cat([history, x[:, None]], dim=1)  # (B, T+1, C, h, w)
         times = torch.cat([x.new_zeros(B, T), x.new_full((B, 1), t)], dim=1)  # history is clean
-        return dit(clip, times, action, rays, has_pose)[:, -1]
+        return dit(clip, times, action, rays, has_pose, guide)[:, -1]
 
     return sample(velocity, noise, schedule)

@@ -88,6 +88,9 @@ def export_onnx(
         warnings.simplefilter("ignore")  # tracer warnings about Python-level shapes; the batch axis stays dynamic
         ckpt = load_checkpoint(model_dir)  # plain fp32 modules, no channels_last
         cfg, dit = ckpt.config, ckpt.dit
+        if cfg.dit.guidance or cfg.autoencoder.guidance:
+            raise ValueError(f"{model_dir} is a guided model: the ONNX backend runs unguided models only; use "
+                             "--backend torch")
         steps = len(timesteps(steps or cfg.sampler.steps, cfg.sampler.shift)) - 1
         # two episodes with one committed frame each; one with a pose and one without, so both conditioning
         # paths are traced
@@ -177,13 +180,13 @@ class OnnxBackend:
     def _feeds(cache: KVCache, slots: list[int], conditions: tuple) -> list[np.ndarray]:
         """The conditions and the slots' cache, as the graphs take them (contiguous host arrays)."""
         past_k, past_v = cache.view(slots)
-        tensors = [*conditions, past_k, past_v, *cache.positions(slots)]
+        tensors = [*conditions[:3], past_k, past_v, *cache.positions(slots)]  # the 4th, guidance: never here
         return [np.ascontiguousarray(t.numpy()) for t in tensors]
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         return torch.from_numpy(self._run("encode", [np.ascontiguousarray(x.numpy())])[0])
 
-    def decode(self, latent: torch.Tensor) -> np.ndarray:
+    def decode(self, latent: torch.Tensor, guidance: torch.Tensor | None = None) -> np.ndarray:
         return self._run("decode", [latent.numpy()])[0]
 
     def generate(self, cache: KVCache, slots: list[int], noise: torch.Tensor, conditions: tuple,

@@ -10,6 +10,10 @@ Poses: a frame's pose is the engine's when the action carries one (the model is 
 as Plücker rays relative to the episode's reference camera: the reset pose, else the first engine pose);
 otherwise it is dead-reckoned from the controller input with the maze's kinematics minus its walls (`walk`),
 and the model runs on the controller input alone.
+
+Guidance: a guided model (its config's `guidance` > 0) has the capability "guidance" and reads each action's
+colour and depth buffers (runtime/guidance.py): pooled into its tokens and, at full size, into its decoder.
+An action without them (or a reset's start frame) runs the same weights without guidance.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from runtime.camera import checked_pose, intrinsics
+from runtime.guidance import features
 from runtime.motion import standing_pose, walk
 from runtime.neural.autoencoder import from_uint8
 from runtime.neural.backend import Backend, TorchBackend
@@ -76,6 +81,13 @@ class NeuralWorld(World):
         checkpoint = load_checkpoint(path, self.device if backend == "torch" else "cpu")
         self.config = cfg = checkpoint.config
         self.name, self.fov_deg = cfg.name, cfg.frame.fov_deg
+        self.guided = cfg.dit.guidance > 0
+        if self.guided:
+            self.capabilities = (*self.capabilities, "guidance")
+            self.guidance_buffers = ("colour", "depth")
+            self.guidance_scales = (1, 2, 4)
+            if backend != "torch":
+                raise ValueError(f"{path} is a guided model: backend {backend} runs unguided models only; use torch")
         self.dit, self.autoencoder, self.start_frames = checkpoint.dit, checkpoint.autoencoder, checkpoint.start_frames
         if steps is not None and steps < 1:
             raise ValueError(f"steps must be >= 1, not {steps}")
@@ -177,7 +189,7 @@ class NeuralWorld(World):
             if observed is not None:
                 truth = self.backend.encode(torch.cat([self._image_to_model(observed[k]) for k in keys]))
             latent = self.backend.generate(self.cache, slots, noise, conditions, self.schedule, truth)
-            pixels = self.backend.decode(latent)  # (b, H, W, 3)
+            pixels = self.backend.decode(latent, conditions[3] if self.guided else None)  # (b, H, W, 3)
         by_key = {key: Frame(pixels[i], episode.pose.copy()) for i, (key, episode) in enumerate(zip(keys, episodes))}
         return {key: by_key[key] for key in actions}
 
@@ -207,10 +219,10 @@ class NeuralWorld(World):
         with torch.inference_mode(), torch.autocast(self.device.type, dtype=self.dtype, enabled=enabled):
             yield
 
-    def conditions(
-        self, episodes: list[_Episode], actions: list[Action]
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Model inputs for one frame of each episode: action (b, A), rays (b, N, 6), has_pose (b,)."""
+    def conditions(self, episodes: list[_Episode], actions: list[Action]) -> tuple:
+        """Model inputs for one frame of each episode: action (b, A), rays (b, N, 6), has_pose (b,) and the
+        full-size guidance features (b, G, H, W) that the transformer pools and the decoder reads (zeros for an
+        action without guidance; None for an unguided model)."""
         buttons = self.config.dit.buttons
         # the model reads the stick as the maze does (within [-1, 1]) and turns of at most LOOK_LIMIT degrees a
         # frame: a client's NaN or 1e308 must not reach the network (the dead reckoning clips the same way)
@@ -228,7 +240,13 @@ class NeuralWorld(World):
             torch.tensor(rows, dtype=torch.float32, device=dev),
             rays.to(dev),
             torch.tensor(has_pose, device=dev),
+            self._guidance(actions) if self.guided else None,
         )
+
+    def _guidance(self, actions: list[Action]) -> torch.Tensor:
+        """(b, G, H, W) full-size guidance features of each action (zeros without guidance)."""
+        width, height = self.config.frame.width, self.config.frame.height
+        return torch.from_numpy(np.stack([features(a.guidance, width, height) for a in actions])).to(self.device)
 
     def _image_to_model(self, image: np.ndarray) -> torch.Tensor:
         """(H, W, 3 or 4) uint8 -> (1, 3, h, w) in [-1, 1] at the model's size: centre-cropped to the model's

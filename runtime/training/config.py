@@ -45,6 +45,9 @@ class TrainConfig:
     precision: str = "bfloat16"  # autocast dtype for the matmuls; weights and optimiser stay fp32
     seed: int = 0
     init: str = ""  # optional model directory to start from (fine-tuning a trained model on new data)
+    # Optional model directory whose weights start the parts of `model` they fit (a guided model from the
+    # default); unlike `init`, every stage trains, the autoencoder too.
+    extend: str = ""
     holdout: int = 8  # last episodes of the dataset, never trained on (evaluation)
     threads: int = 0  # torch CPU threads; 0 = torch's default
     autoencoder: AutoencoderStage = field(default_factory=lambda: AutoencoderStage(steps=3000, batch=32, lr=1e-3))

@@ -38,7 +38,16 @@ from runtime.neural.kv_cache import KVCache
 from runtime.neural.sampler import sample, timesteps
 from runtime.precision import torch_dtype
 from runtime.training.config import STAGES, TrainConfig
-from runtime.training.trainer import Context, Episodes, Trainer, load_episodes, make_context, save_model, split
+from runtime.training.trainer import (
+    Context,
+    Episodes,
+    Trainer,
+    guidance_crops,
+    load_episodes,
+    make_context,
+    save_model,
+    split,
+)
 
 
 def clip_indices(T: int, length: int, sinks: int, batch: int, g: torch.Generator) -> torch.Tensor:
@@ -68,7 +77,12 @@ def train_autoencoder(
         x = from_uint8(frames[idx, :, top : top + c, left : left + c]).to(ctx.device)
         x = x.contiguous(memory_format=torch.channels_last)  # oneDNN's fast convolution layout
         z = ae.encoder(x)
-        y = ae.decoder(z)
+        guide = None
+        if ae.cfg.guidance:  # with the guidance dropout the transformer sees, so both ways decode well
+            keep = (torch.rand(stage.batch, generator=g) >= mcfg.dit.guidance_dropout).float()
+            guide = guidance_crops(train, idx, top, left, c) * keep[:, None, None, None]
+            guide = guide.to(ctx.device).contiguous(memory_format=torch.channels_last)
+        y = ae.decoder(z, guide)
         l1, l2 = (y.float() - x).abs().mean(), F.mse_loss(y.float(), x)
         return {"loss": l1 + l2 + 1e-4 * z.float().pow(2).mean(), "l1": l1, "mse": l2}
 
@@ -76,10 +90,14 @@ def train_autoencoder(
         trainer.run(loss_fn, progress)
     ae.eval()
     with torch.inference_mode(), ctx.autocast():
-        x = from_uint8(held.frames[:, ::8].flatten(0, 1)[:256]).to(ctx.device)
+        pick = torch.arange(held.frames.shape[1])[::8]
+        flat = (torch.arange(held.frames.shape[0])[:, None] * held.frames.shape[1] + pick).flatten()[:256]
+        x = from_uint8(held.frames.flatten(0, 1)[flat]).to(ctx.device)
         z = ae.encoder(x).float()
         ae.cfg.latent_scale = float(1.0 / z.std())
-        y = ae.decoder(z).float().clamp(-1, 1)
+        H = x.shape[-1]
+        guide = guidance_crops(held, flat, 0, 0, H).to(ctx.device) if ae.cfg.guidance else None
+        y = ae.decoder(z, guide).float().clamp(-1, 1)
         held_psnr = psnr(y.cpu().numpy(), x.float().cpu().numpy(), peak=2.0)  # images in [-1, 1]
     ctx.log({"stage": "autoencoder", "held_out_psnr": round(held_psnr, 2), "latent_scale": ae.cfg.latent_scale})
     mcfg.autoencoder.latent_scale = ae.cfg.latent_scale
@@ -112,13 +130,14 @@ def diffusion_forcing_loss(
     action = data.actions[ep[:, None], idx].to(device)
     rays = data.rays[ep[:, None], idx].to(device)
     has_pose = torch.ones(batch, length, dtype=torch.bool, device=device)
+    guide = None if data.guide is None else data.guide[ep[:, None], idx].to(device).float()  # (B, L, G, gh, gw)
     # Independent noise level per frame; a third of the frames clean, as context is at generation time.
     t = torch.rand(batch, length, generator=g)
     t = torch.where(torch.rand(batch, length, generator=g) < 0.3, torch.zeros_like(t), t).to(device)
     eps = torch.randn(x0.shape, generator=g).to(device)
     tt = t[..., None, None, None]
     xt = (1 - tt) * x0 + tt * eps
-    v = dit(xt, t, action, rays, has_pose).float()
+    v = dit(xt, t, action, rays, has_pose, guide).float()
     per_frame = (v - (eps - x0)).pow(2).mean(dim=(2, 3, 4))  # (B, L)
     noisy = (t > 0).float()
     loss = (per_frame * noisy).sum() / noisy.sum().clamp(min=1)
@@ -178,10 +197,16 @@ class SelfRollouts:
         self.t = torch.zeros(batch, dtype=torch.long)  # index of the next frame in the episode
         self.age = torch.full((batch,), rollout, dtype=torch.long)  # forces a restart on first use
         self.has_pose = torch.ones(batch, dtype=torch.bool, device=device)
+        self.has_guide = torch.ones(batch, device=device)  # 1 / 0: the episode runs with / without guidance
 
-    def conditions(self, rows: list[int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def conditions(self, rows: list[int]) -> tuple:
+        """(action, rays, has_pose, guide or None) of the next frame of each row's episode."""
         ep, t = self.ep[rows], self.t[rows]
-        return self.data.actions[ep, t].to(self.device), self.data.rays[ep, t].to(self.device), self.has_pose[rows]
+        guide = None
+        if self.data.guide is not None:
+            guide = self.data.guide[ep, t].to(self.device).float() * self.has_guide[rows, None, None, None]
+        actions, rays = self.data.actions[ep, t].to(self.device), self.data.rays[ep, t].to(self.device)
+        return actions, rays, self.has_pose[rows], guide
 
     @torch.no_grad()
     def advance(self, g: torch.Generator, schedule: list[float]) -> None:
@@ -194,6 +219,7 @@ class SelfRollouts:
             self.t[b] = 0
             self.age[b] = 0
             self.has_pose[b] = bool(torch.rand(1, generator=g) >= self.student.cfg.pose_dropout)
+            self.has_guide[b] = float(torch.rand(1, generator=g) >= self.student.cfg.guidance_dropout)
             for cache in (self.student_cache, self.teacher_cache):
                 cache.reset(b)
         if restart:  # the real first frame enters both caches
@@ -220,7 +246,8 @@ class SelfRollouts:
     def velocity(dit: DiT, past: tuple, x: torch.Tensor, t: float, conds: tuple) -> torch.Tensor:
         past_k, past_v, past_pos, past_valid, pos = past
         times = x.new_full((x.shape[0],), t)
-        return dit.step(x, times, *conds, past_k, past_v, past_pos, past_valid, pos)[0].float()
+        action, rays, has_pose, guide = conds
+        return dit.step(x, times, action, rays, has_pose, past_k, past_v, past_pos, past_valid, pos, guide)[0].float()
 
 
 def train_student(
@@ -267,6 +294,23 @@ def train_student(
 # ------------------------------------------------------------------------------------------------ driver
 
 
+def extend_from(path: str, mcfg: ModelConfig, ae: Autoencoder, dit: DiT) -> None:
+    """Start a larger architecture (a guided model) from a trained model: every weight whose name and shape
+    match is copied; the new parts keep their initialisation (their output layers start at zero, so the
+    extended model begins as the trained one). Refuses a model that is not a part of the new architecture."""
+    old = load_checkpoint(path, "cpu")
+    for new, trained, what in ((ae, old.autoencoder, "autoencoder"), (dit, old.dit, "transformer")):
+        mine, theirs = new.state_dict(), trained.state_dict()
+        foreign = [k for k, v in theirs.items() if k not in mine or mine[k].shape != v.shape]
+        if foreign:
+            raise ValueError(f"extend: {path}'s {what} does not fit the new architecture: {foreign[:5]}")
+        new.load_state_dict(theirs, strict=False)
+    mcfg.autoencoder.latent_scale = old.config.autoencoder.latent_scale
+    ae.cfg.latent_scale = old.config.autoencoder.latent_scale
+
+
+
+
 def run(cfg: TrainConfig, until: str = "student", progress=None) -> Path:
     """Run every stage up to and including `until`, resuming whatever an earlier run left unfinished.
     Returns the servable model directory: <out>/model (the student, or the last stage trained)."""
@@ -283,10 +327,13 @@ def run(cfg: TrainConfig, until: str = "student", progress=None) -> Path:
     else:
         mcfg = read_config(cfg.model)
         ae, dit = build_models(mcfg)
+        if cfg.extend:
+            extend_from(cfg.extend, mcfg, ae, dit)
     size = (mcfg.frame.width, mcfg.frame.height)
     n_train, n_total = split(cfg.data, cfg.holdout)
-    train = load_episodes(cfg.data, 0, n_train, mcfg.dit.buttons).with_rays(dit, size)
-    held = load_episodes(cfg.data, n_train, n_total, mcfg.dit.buttons).with_rays(dit, size)
+    gsize = dit.guidance_size if mcfg.dit.guidance else None
+    train = load_episodes(cfg.data, 0, n_train, mcfg.dit.buttons, guidance_size=gsize).with_rays(dit, size)
+    held = load_episodes(cfg.data, n_train, n_total, mcfg.dit.buttons, guidance_size=gsize).with_rays(dit, size)
     if tuple(train.frames.shape[-2:]) != (mcfg.frame.height, mcfg.frame.width):
         raise ValueError(
             f"{cfg.data}: frames are {tuple(train.frames.shape[-2:])} (H, W), the model wants "

@@ -20,9 +20,11 @@ import numpy as np
 import torch
 import torch.distributed as dist
 import torch.nn as nn
+import torch.nn.functional as F
 
 from runtime.camera import intrinsics
 from runtime.data.dataset import Dataset
+from runtime.guidance import Guidance, features
 from runtime.neural.autoencoder import Autoencoder
 from runtime.neural.checkpoint import ModelConfig, save_checkpoint
 from runtime.neural.dit import DiT, plucker_rays
@@ -175,6 +177,11 @@ class Episodes:
     poses: torch.Tensor  # (E, T, 4, 4) float32, relative to each episode's first frame
     lens: torch.Tensor  # (E, T, 4) float32 intrinsics fx, fy, cx, cy
     rays: torch.Tensor | None = None  # (E, T, N, 6) Plücker rays at the model's token grid (with_rays)
+    # Guidance (datasets generated with it, for guided models): the buffers at full size for the decoder's
+    # crops, and the features pooled to the transformer's grid once (runtime/guidance.py).
+    colour: torch.Tensor | None = None  # (E, T, H, W, 3) uint8
+    depth: torch.Tensor | None = None  # (E, T, H, W) float16
+    guide: torch.Tensor | None = None  # (E, T, G, gh, gw) float16
 
     def with_rays(self, dit: DiT, size: tuple[int, int]) -> Episodes:
         """Compute every frame's rays once, outside any autocast (they are conditions, not activations)."""
@@ -183,12 +190,16 @@ class Episodes:
 
 
 def load_episodes(
-    root: str | Path, first: int, last: int, buttons: int, progress: Callable[[int], None] | None = None
+    root: str | Path, first: int, last: int, buttons: int, progress: Callable[[int], None] | None = None,
+    guidance_size: tuple[int, int] | None = None,
 ) -> Episodes:
-    """Episodes first..last-1 of a dataset (all must have the same length)."""
+    """Episodes first..last-1 of a dataset (all must have the same length). guidance_size: (gh, gw) of a guided
+    transformer's pooled features: the dataset's guidance buffers are loaded too (it must have them)."""
     data = Dataset(Path(root))
     width, height = data.meta["width"], data.meta["height"]
-    frames, actions, poses, lens = [], [], [], []
+    if guidance_size and not data.has_guidance:
+        raise ValueError(f"{root}: a guided model trains on guidance buffers; generate the data with --guidance")
+    frames, actions, poses, lens, colour, depth, guide = [], [], [], [], [], [], []
     for k in range(first, last):
         ep = data.episode(k)
         frames.append(torch.from_numpy(ep["frames"]).permute(0, 3, 1, 2))
@@ -196,9 +207,26 @@ def load_episodes(
         actions.append(torch.from_numpy(np.concatenate([ep["move"], ep["look"], bits], 1).astype(np.float32)))
         poses.append(torch.from_numpy(np.linalg.inv(ep["poses"][0].astype(np.float64)) @ ep["poses"]).float())
         lens.append(torch.tensor([intrinsics(width, height, f) for f in ep["fov_deg"]], dtype=torch.float32))
+        if guidance_size:
+            g = data.guidance(k, np.float16)
+            colour.append(torch.from_numpy(g.colour))
+            depth.append(torch.from_numpy(g.depth))
+            full = torch.from_numpy(features(g, width, height))  # (T, G, H, W)
+            guide.append(F.adaptive_avg_pool2d(full, guidance_size).half())
         if progress:
             progress(1)
-    return Episodes(torch.stack(frames), torch.stack(actions), torch.stack(poses), torch.stack(lens))
+    episodes = Episodes(torch.stack(frames), torch.stack(actions), torch.stack(poses), torch.stack(lens))
+    if guidance_size:
+        episodes.colour, episodes.depth, episodes.guide = torch.stack(colour), torch.stack(depth), torch.stack(guide)
+    return episodes
+
+
+def guidance_crops(data: Episodes, index: torch.Tensor, top: int, left: int, size: int) -> torch.Tensor:
+    """(B, G, size, size) full-size guidance features of frames `index` (into the flattened E*T frames) in one
+    crop window, for a guided decoder."""
+    colour = data.colour.flatten(0, 1)[index, top : top + size, left : left + size]
+    depth = data.depth.flatten(0, 1)[index, top : top + size, left : left + size]
+    return torch.from_numpy(features(Guidance(colour.numpy(), depth.float().numpy()), size, size))
 
 
 def split(data_root: str | Path, holdout: int) -> tuple[int, int]:

@@ -1,0 +1,203 @@
+"""The guided world model (issue: the engine owns the state, the model renders): guidance features, the guided
+transformer's cache, a guided model extended from an unguided one, training one end to end, and the guided
+evaluation on unseen levels."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from runtime.eval.guided import evaluate_guided, scores
+from runtime.guidance import FEATURES, Guidance, features, nearness
+from runtime.neural.checkpoint import build_models, init_checkpoint, read_config, save_checkpoint
+from runtime.neural.dit import DiT, DiTConfig
+from runtime.neural.generate import generate_cached, generate_recompute
+from runtime.neural.kv_cache import KVCache
+from runtime.neural.sampler import timesteps
+from runtime.neural.world import NeuralWorld
+from runtime.training.stages import extend_from
+from runtime.world import Action, Frame, World
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def tiny_guided_config(tmp_path: Path) -> Path:
+    raw = yaml.safe_load((ROOT / "runtime/configs/tiny.yaml").read_text())
+    raw["autoencoder"].update(guidance=FEATURES, guidance_channels=[4, 4, 8, 8])
+    raw["dit"].update(guidance=FEATURES, guidance_res=2, guidance_dropout=0.3)
+    path = tmp_path / "tiny_guided.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def random_guidance(rng: np.random.Generator, size: int) -> Guidance:
+    depth = rng.uniform(0.5, 12, (size, size)).astype(np.float32)
+    depth[: size // 4] = np.inf  # sky
+    return Guidance(rng.integers(0, 256, (size, size, 3), dtype=np.uint8), depth,
+                    rng.integers(0, 17, (size, size), dtype=np.uint16))
+
+
+def test_features_channels_sizes_and_absence() -> None:
+    g = random_guidance(np.random.default_rng(0), 8)
+    f = features(g, 8, 8)
+    assert f.shape == (FEATURES, 8, 8) and f.dtype == np.float32
+    assert np.allclose(f[:3], np.moveaxis(g.colour, -1, 0) / 127.5 - 1)
+    assert np.all(f[3, :2] == -1) and np.all(f[3, 2:] > -1)  # sky is "far": nearness 0 -> -1
+    assert np.all(f[4] == 1)
+    assert nearness(np.array([0.0, -1.0, np.nan, np.inf])).tolist() == [0.0, 0.0, 0.0, 0.0]
+    half = Guidance(g.colour[::2, ::2], g.depth[::2, ::2])
+    assert np.array_equal(features(half, 8, 8)[:, ::2, ::2], features(half, 4, 4))  # nearest repeat up
+    assert not features(None, 8, 8).any() and not features(Guidance(colour=g.colour), 8, 8).any()
+    batch = features(Guidance(np.stack([g.colour] * 3), np.stack([g.depth] * 3)), 8, 8)
+    assert batch.shape == (3, FEATURES, 8, 8) and np.array_equal(batch[2], f)
+
+
+def test_configs_written_before_guidance_load_unguided() -> None:
+    cfg = read_config(ROOT / "models/default/config.yaml")
+    assert cfg.dit.guidance == 0 and cfg.autoencoder.guidance == 0
+    assert read_config(ROOT / "runtime/configs/guided.yaml").dit.guidance == FEATURES
+
+
+@torch.no_grad()
+def test_guided_cache_matches_recomputation_and_guidance_matters() -> None:
+    torch.manual_seed(0)
+    cfg = DiTConfig(patch=1, dim=32, depth=2, heads=2, mlp_ratio=2.0, buttons=1, sinks=1, window=2,
+                    guidance=FEATURES, guidance_res=2)
+    model = DiT(cfg, 4, (2, 2), zero_init=False).eval()
+    frames, schedule = 7, timesteps(2)
+    g = torch.Generator().manual_seed(1)
+    action = torch.randn(frames, cfg.action_dim, generator=g)
+    rays = torch.randn(frames, model.tokens, 6, generator=g)
+    has_pose = torch.ones(frames, dtype=torch.bool)
+    guide = torch.randn(frames, FEATURES, 8, 8, generator=g)  # at 2x the pooled size: the model pools it
+    noise = torch.randn(frames, 1, 4, 2, 2, generator=g)
+    cache = KVCache(cfg.depth, model.tokens, cfg.heads, model.head_dim, cfg.sinks, cfg.window, capacity=1)
+    history = torch.zeros(1, 0, 4, 2, 2)
+    for i in range(frames):
+        now = (action[i : i + 1], rays[i : i + 1], has_pose[i : i + 1])
+        cached = generate_cached(model, cache, [0], noise[i], *now, schedule, guide=guide[i : i + 1])
+        full = generate_recompute(model, history, noise[i], action[None, : i + 1], rays[None, : i + 1],
+                                  has_pose[None, : i + 1], schedule, guide[None, : i + 1])
+        assert ((cached - full).norm() / full.norm()) < 1e-4, f"frame {i}"
+        history = torch.cat([history, full[:, None]], dim=1)
+    unguided = generate_recompute(model, history[:, :-1], noise[-1], action[None], rays[None], has_pose[None],
+                                  schedule)
+    assert (unguided - full).abs().max() > 1e-2
+
+
+def test_extended_model_starts_as_the_one_it_extends(tmp_path: Path) -> None:
+    base = tmp_path / "base"
+    init_checkpoint(base, ROOT / "runtime/configs/tiny.yaml", seed=3)
+    cfg = read_config(tiny_guided_config(tmp_path))
+    ae, dit = build_models(cfg)
+    extend_from(str(base), cfg, ae, dit)
+    save_checkpoint(tmp_path / "guided", cfg, ae, dit, None)
+    worlds = {"base": NeuralWorld(base), "guided": NeuralWorld(tmp_path / "guided")}
+    assert "guidance" in worlds["guided"].capabilities and "guidance" not in worlds["base"].capabilities
+    g = random_guidance(np.random.default_rng(1), 32)
+    frames = {}
+    for name, world in worlds.items():
+        world.reset(0, 5, 32, 32)
+        frames[name] = [world.step({0: Action(move=(0, 1), guidance=g)})[0].pixels for _ in range(3)]
+    assert all(np.array_equal(a, b) for a, b in zip(frames["base"], frames["guided"]))
+    with pytest.raises(ValueError, match="does not fit"):  # the other way round is refused
+        extend_from(str(tmp_path / "guided"), read_config(ROOT / "runtime/configs/tiny.yaml"),
+                    *build_models(read_config(ROOT / "runtime/configs/tiny.yaml")))
+
+
+def test_guided_model_reads_guidance_of_a_fraction_of_its_size(tmp_path: Path) -> None:
+    path = tmp_path / "m"
+    init_checkpoint(path, tiny_guided_config(tmp_path), seed=1)
+    world = NeuralWorld(path)
+    g = random_guidance(np.random.default_rng(2), 32)
+    out = {}
+    for name, guidance in {"full": g, "half": Guidance(g.colour[::2, ::2], g.depth[::2, ::2]), "none": None}.items():
+        world.reset(0, 7, 32, 32)
+        out[name] = world.step({0: Action(guidance=guidance)})[0].pixels
+    assert not np.array_equal(out["full"], out["none"]) and not np.array_equal(out["half"], out["none"])
+    world.reset(0, 7, 32, 32)
+    assert np.array_equal(world.step({0: Action()})[0].pixels, out["none"])  # deterministic per seed
+    with pytest.raises(ValueError, match="guided model"):
+        NeuralWorld(path, backend="onnx", export_dir=tmp_path / "onnx")
+
+
+def test_train_a_guided_model_end_to_end(tmp_path: Path) -> None:
+    def cli(*args: str) -> str:
+        r = subprocess.run([sys.executable, "-m", "bridge.tools.cli", *args], capture_output=True, text=True,
+                           cwd=ROOT, timeout=600)
+        assert r.returncode == 0, r.stderr[-3000:]
+        return r.stdout
+
+    data = tmp_path / "data"
+    cli("data", "generate", "--levels", "1-3", "--style", "varied", "--guidance", "--depth-dtype", "float16",
+        "--episodes", "3", "--frames", "12", "--size", "32", "--out", str(data))
+    base = tmp_path / "base"
+    init_checkpoint(base, ROOT / "runtime/configs/tiny.yaml", seed=2)
+    train = {
+        "model": str(tiny_guided_config(tmp_path)), "data": str(data), "out": str(tmp_path / "run"),
+        "extend": str(base), "holdout": 1, "threads": 1,
+        "autoencoder": {"steps": 4, "batch": 4, "crop": 16, "warmup": 1, "log_every": 2},
+        "teacher": {"steps": 4, "batch": 2, "warmup": 1, "log_every": 2},
+        "student": {"steps": 2, "batch": 2, "warmup": 1, "log_every": 1, "teacher_steps": 2, "rollout": 4},
+    }
+    (tmp_path / "train.yaml").write_text(yaml.safe_dump(train))
+    model = Path(json.loads(cli("train", str(tmp_path / "train.yaml")).strip().splitlines()[-1])["model"])
+    world = NeuralWorld(model)
+    assert "guidance" in world.capabilities and world.config.dit.guidance == FEATURES
+    g = random_guidance(np.random.default_rng(3), 32)
+    world.reset(0, 1, 32, 32)
+    guided = world.step({0: Action(guidance=g)})[0].pixels
+    world.reset(0, 1, 32, 32)
+    assert not np.array_equal(guided, world.step({0: Action()})[0].pixels)  # the trained decoder reads it
+    # an unguided dataset cannot train a guided model: a clear error, not a crash mid-run
+    plain = tmp_path / "plain"
+    cli("data", "generate", "--episodes", "2", "--frames", "8", "--size", "32", "--out", str(plain))
+    train.update(data=str(plain), out=str(tmp_path / "run2"))
+    (tmp_path / "train2.yaml").write_text(yaml.safe_dump(train))
+    r = subprocess.run([sys.executable, "-m", "bridge.tools.cli", "train", str(tmp_path / "train2.yaml")],
+                       capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert r.returncode != 0 and "--guidance" in r.stderr
+
+
+class GuidanceEcho(World):
+    """Renders exactly the guidance's flat colour (grey without it): a world whose score the evaluation must see
+    depend on guidance."""
+
+    name, capabilities = "echo", ("pose", "guidance")
+
+    def frame_size(self, width: int, height: int) -> tuple[int, int]:
+        return 32, 32
+
+    def reset(self, key, seed, width, height, pose=None, image=None) -> None:
+        pass
+
+    def step(self, actions: dict) -> dict:
+        return {k: Frame(a.guidance.colour.copy() if a.guidance is not None else np.full((32, 32, 3), 128, np.uint8),
+                         np.eye(4)) for k, a in actions.items()}
+
+    def close(self, key) -> None:
+        pass
+
+
+def test_guided_evaluation_scores_what_the_world_renders(tmp_path: Path) -> None:
+    report = evaluate_guided(GuidanceEcho(), tmp_path, levels=(1000, 1001), frames=9, minutes=0.02)
+    assert report["levels"] == [1000, 1001] and report["frame_size"] == 32
+    guided, dreamed = report["guided"], report["without_guidance"]
+    assert guided["psnr"] > dreamed["psnr"] + 1  # flat colours resemble the truth more than grey does
+    assert dreamed["flicker"]["model"] == 0 and guided["flicker"]["model"] > 0
+    assert len(guided["psnr_by_quarter"]) == 4 and report["long_run"]["frames"] == 19
+    with pytest.raises(ValueError, match="guidance"):
+        evaluate_guided(NeuralWorld(init_checkpoint_path(tmp_path)), tmp_path)
+    same = [np.random.default_rng(0).integers(0, 256, (5, 16, 16, 3), dtype=np.uint8)]
+    s = scores(same, same)
+    assert s["psnr"] == 100.0 and s["flicker"]["error"] == 0 and s["ssim"] == pytest.approx(1.0)
+
+
+def init_checkpoint_path(tmp_path: Path) -> Path:
+    init_checkpoint(tmp_path / "plain", ROOT / "runtime/configs/tiny.yaml")
+    return tmp_path / "plain"
