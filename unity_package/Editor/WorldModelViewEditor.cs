@@ -13,6 +13,13 @@ namespace WorldBridge.Editor
         {
             DrawDefaultInspector();
             var view = (WorldModelView)target;
+            if (view.sendGuidance && view.GetComponent<GuidanceCapture>() == null)
+            {
+                EditorGUILayout.HelpBox("Send Guidance adds a Guidance Capture at play time. Add it now to choose its scale, " +
+                    "depth format and colours, and so that player builds include its shader (else add " + GuidanceCapture.ShaderName +
+                    " to Always Included Shaders).", MessageType.Info);
+                if (GUILayout.Button("Add Guidance Capture")) Undo.AddComponent<GuidanceCapture>(view.gameObject);
+            }
 
             EditorGUILayout.Space();
             EditorGUILayout.LabelField("Daemon", EditorStyles.boldLabel);
@@ -48,6 +55,11 @@ namespace WorldBridge.Editor
                         welcome != null ? welcome.Width : 0, welcome != null ? welcome.Height : 0,
                         welcome != null ? Protocol.Name(welcome.Format) : "?", view.ReceiveFps, view.DisplayFps,
                         view.LatencyMs, errorLine), MessageType.Info);
+                    var capture = view.GuidanceCapture;
+                    if (capture != null && capture.IsConfigured)
+                        EditorGUILayout.HelpBox(string.Format("Guidance {0}x{1}: {2} captured, {3} completed, {4} dropped, {5} failed, {6} skipped; {7} sent",
+                            capture.Width, capture.Height, capture.Captured, capture.Completed, capture.Dropped, capture.Failed,
+                            capture.Skipped, client.GuidanceSent), MessageType.None);
                     break;
                 case ClientState.Failed:
                     EditorGUILayout.HelpBox("Gave up: " + (error != null ? error.ToString() : client.LastDisconnectReason)

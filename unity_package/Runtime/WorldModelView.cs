@@ -1,6 +1,7 @@
-// Shows a world model hosted by a WorldBridge daemon: sends the player's input (and optionally the camera pose)
-// at a fixed rate, and on the main thread uploads the newest frame into a RenderTexture that a RawImage or a
-// Renderer can show. All networking runs on WorldBridgeClient's own thread; nothing here blocks on it.
+// Shows a world model hosted by a WorldBridge daemon: sends the player's input (and optionally the camera pose and,
+// protocol 1.3, the camera's guidance buffers through a GuidanceCapture) at a fixed rate, and on the main thread
+// uploads the newest frame into a RenderTexture that a RawImage or a Renderer can show. All networking runs on
+// WorldBridgeClient's own thread; nothing here blocks on it.
 using System;
 using UnityEngine;
 using UnityEngine.Events;
@@ -64,6 +65,13 @@ namespace WorldBridge
         [Tooltip("A wish for the recording's folder name: the daemon keeps [A-Za-z0-9_-] and may add -2, -3")]
         public string recordName = "level";
 
+        [Header("Guidance (protocol 1.3)")]
+        [Tooltip("For worlds whose welcome lists the \"guidance\" capability: render the target camera's cheap buffers " +
+                 "(flat colour, ray depth, ids; a GuidanceCapture on this GameObject, added when missing, holds their " +
+                 "settings) with a replacement shader, read them back without stalling, and send the newest with each " +
+                 "input, together with the camera's pose. Built-in render pipeline. Other worlds: nothing is captured.")]
+        public bool sendGuidance = false;
+
         [Header("Output")]
         [Tooltip("Shows the frames (optional)")]
         public RawImage targetRawImage;
@@ -90,6 +98,9 @@ namespace WorldBridge
         int _shownInWindow;
         float _windowStart;
         float _displayFps;
+        GuidanceCapture _capture;
+        GuidanceOffer _captureOffer; // the offer _capture was configured for
+        Welcome _guidanceWarned;     // the session already told that its world takes no guidance
 
         /// <summary>Where the frames are drawn (null until the first welcome).</summary>
         public RenderTexture Texture { get { return _target; } }
@@ -105,6 +116,8 @@ namespace WorldBridge
         /// <summary>Input-to-frame latency of the newest frame in ms (NaN before any frame answered an input).</summary>
         public double LatencyMs { get { return _client != null ? _client.LatencyMs : double.NaN; } }
         public ServerError LastError { get { return _client != null ? _client.LastError : null; } }
+        /// <summary>The guidance renderer while Send Guidance is on and the world takes guidance (else null).</summary>
+        public GuidanceCapture GuidanceCapture { get { return _capture; } }
         /// <summary>The newest frame's header (pose, episode, timings).</summary>
         public FrameHeader LastFrame { get { return _header; } }
 
@@ -154,7 +167,7 @@ namespace WorldBridge
                     Height = height,
                     Format = format,
                     RowOrder = RowOrder.BottomUp, // the first row LoadRawTextureData expects is the bottom one
-                    Capabilities = sendCameraPose ? new[] { "pose" } : new string[0],
+                    Capabilities = Capabilities(),
                     JpegQuality = jpegQuality,
                     Seed = seed,
                     Token = token ?? "",
@@ -176,6 +189,13 @@ namespace WorldBridge
                 _client = null;
                 Debug.LogError("[WorldBridge] " + e.Message, this);
             }
+        }
+
+        string[] Capabilities()
+        {
+            if (sendCameraPose && sendGuidance) return new[] { "pose", Protocol.CapabilityGuidance };
+            if (sendCameraPose) return new[] { "pose" };
+            return sendGuidance ? new[] { Protocol.CapabilityGuidance } : new string[0];
         }
 
         /// <summary>Say bye and stop the client thread (returns within about two seconds at worst).</summary>
@@ -321,12 +341,15 @@ namespace WorldBridge
             };
             bool recording = record && _client.IsRecording;
             var cam = ActiveCamera();
-            if ((sendCameraPose || recording) && cam != null)
+            bool guided = PrepareGuidance(cam);
+            if ((sendCameraPose || recording || guided) && cam != null)
             {
                 input.HasPose = true;
                 input.Pose = GetCameraPose();
                 input.FovDeg = cam.fieldOfView; // vertical, in degrees, as the protocol wants
             }
+            Guidance guidance;
+            if (guided && _capture.TryTakeGuidance(out guidance)) input.Guidance = guidance; // the newest read-back
             OnBeforeSendInput(ref input);
             var w = Welcome;
             if (recording && input.HasPose && w != null)
@@ -339,9 +362,48 @@ namespace WorldBridge
             _lookSinceSend = Vector2.zero;
         }
 
+        // Keeps the GuidanceCapture configured for the session's world while Send Guidance is on; true when it
+        // captures (the world takes guidance and a camera is there).
+        bool PrepareGuidance(Camera cam)
+        {
+            var w = Welcome;
+            bool wanted = sendGuidance && w != null && cam != null;
+            if (wanted && (w.Guidance == null || !w.Has(Protocol.CapabilityGuidance)))
+            {
+                if (_guidanceWarned != w)
+                {
+                    _guidanceWarned = w;
+                    Debug.LogWarning("[WorldBridge] world " + w.World + " does not take guidance (no \"guidance\" capability): none is sent", this);
+                }
+                wanted = false;
+            }
+            if (!wanted)
+            {
+                if (_capture != null && _capture.IsConfigured) _capture.Stop();
+                _captureOffer = null;
+                return false;
+            }
+            if (_capture == null)
+            {
+                _capture = GetComponent<GuidanceCapture>();
+                if (_capture == null) _capture = gameObject.AddComponent<GuidanceCapture>();
+            }
+            _capture.sourceCamera = cam;
+            if (_captureOffer != w.Guidance)
+            {
+                _captureOffer = w.Guidance;
+                if (!_capture.ConfigureFor(w.Guidance))
+                    Debug.LogWarning("[WorldBridge] world " + w.World + " offers no guidance size or buffer this package captures", this);
+                else if (verboseLogging)
+                    Debug.Log("[WorldBridge] capturing guidance " + _capture.Width + "x" + _capture.Height + " (" + string.Join(", ", w.Guidance.Buffers) + ")", this);
+            }
+            return _capture.IsConfigured && _capture.isActiveAndEnabled;
+        }
+
         /// <summary>Extension point, called on the main thread before each input is queued: change or add to
         /// what is sent (another input device, a scripted camera path). While recording, the camera's frame is
-        /// grabbed after this and goes out with the input (protocol 1.1).</summary>
+        /// grabbed after this and goes out with the input (protocol 1.1). With Send Guidance, input.Guidance holds
+        /// the newest guidance read back since the previous input, or null (protocol 1.3; set your own here).</summary>
         protected virtual void OnBeforeSendInput(ref InputState input) { }
 
         void ShowNewestFrame()

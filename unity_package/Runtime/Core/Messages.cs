@@ -1,4 +1,4 @@
-// Protocol v1 messages (1.1: recording; 1.2: prompt) (docs/protocol.md sections 3-4): writers for what a client sends, in the documented key
+// Protocol v1 messages (1.1: recording; 1.2: prompt; 1.3: guidance) (docs/protocol.md sections 3-4): writers for what a client sends, in the documented key
 // order so the bytes equal tests/vectors/, and decoders for what the daemon sends (any key order, unknown keys
 // ignored, any integer/float encoding where the spec says "number").
 using System;
@@ -41,6 +41,8 @@ namespace WorldBridge.Core
         public double FovDeg;    // vertical field of view in degrees; 0 = not sent
         public bool HasImage;    // 1.1, while recording: the engine's frame, its bytes in the second frame
         public ImageSpec Image;
+        /// <summary>1.3: the engine's buffers of this camera (send Pose too); null: none. The input's last key.</summary>
+        public Guidance Guidance;
     }
 
     /// <summary>What the client asks for in hello.</summary>
@@ -81,6 +83,8 @@ namespace WorldBridge.Core
         public double FovDeg;
         public string[] Capabilities = new string[0];
         public Limits Limits = new Limits();
+        /// <summary>1.3: what a world with the "guidance" capability reads and at which sizes; null otherwise.</summary>
+        public GuidanceOffer Guidance;
 
         public bool Has(string capability) { return Array.IndexOf(Capabilities, capability) >= 0; }
     }
@@ -151,7 +155,9 @@ namespace WorldBridge.Core
 
     public static class Protocol
     {
-        public const int Major = 1, Minor = 2;
+        public const int Major = 1, Minor = 3;
+        /// <summary>1.3: the welcome capability of worlds that render from the engine's guidance buffers.</summary>
+        public const string CapabilityGuidance = "guidance";
         /// <summary>1.2: the longest prompt (hello, reset) the daemon takes, in bytes of UTF-8 (longer: 422).</summary>
         public const int MaxPromptBytes = 2000;
 
@@ -204,8 +210,8 @@ namespace WorldBridge.Core
 
         public static void WriteInput(MsgPackWriter w, long seq, double t, ref InputState input)
         {
-            bool fov = input.FovDeg > 0;
-            w.WriteMapHeader(6 + (input.HasPose ? 1 : 0) + (fov ? 1 : 0) + (input.HasImage ? 1 : 0));
+            bool fov = input.FovDeg > 0, guidance = input.Guidance != null;
+            w.WriteMapHeader(6 + (input.HasPose ? 1 : 0) + (fov ? 1 : 0) + (input.HasImage ? 1 : 0) + (guidance ? 1 : 0));
             w.WriteString("type"); w.WriteString("input");
             w.WriteString("seq"); w.WriteInt(seq);
             w.WriteString("t"); w.WriteDouble(t);
@@ -215,6 +221,27 @@ namespace WorldBridge.Core
             if (input.HasPose) { w.WriteString("pose"); WritePose(w, ref input.Pose); }
             if (fov) { w.WriteString("fov_deg"); w.WriteDouble(input.FovDeg); }
             if (input.HasImage) { w.WriteString("image"); WriteImageSpec(w, ref input.Image); }
+            if (guidance) { w.WriteString("guidance"); WriteGuidance(w, input.Guidance); }
+        }
+
+        public static string Name(GuidanceDepthFormat f) { return f == GuidanceDepthFormat.F16 ? "f16" : "f32"; }
+
+        /// <summary>1.3: an input's guidance map, keys in the order of section 4c (width, height, row_order,
+        /// colour, depth, depth_format, ids; absent buffers left out, depth_format only with depth). Writes what
+        /// it is given: Guidance.Validate checks it (WorldBridgeClient.SendInput does).</summary>
+        public static void WriteGuidance(MsgPackWriter w, Guidance g)
+        {
+            w.WriteMapHeader(3 + (g.Colour != null ? 1 : 0) + (g.Depth != null ? 2 : 0) + (g.Ids != null ? 1 : 0));
+            w.WriteString("width"); w.WriteInt(g.Width);
+            w.WriteString("height"); w.WriteInt(g.Height);
+            w.WriteString("row_order"); w.WriteString(Name(g.RowOrder));
+            if (g.Colour != null) { w.WriteString("colour"); w.WriteBin(g.Colour); }
+            if (g.Depth != null)
+            {
+                w.WriteString("depth"); w.WriteBin(g.Depth);
+                w.WriteString("depth_format"); w.WriteString(Name(g.DepthFormat));
+            }
+            if (g.Ids != null) { w.WriteString("ids"); w.WriteBin(g.Ids); }
         }
 
         public static void WriteCredit(MsgPackWriter w, int n)
@@ -419,6 +446,32 @@ namespace WorldBridge.Core
                 w.Limits.MaxCredits = Int(lim, "max_credits", w.Limits.MaxCredits);
                 w.Limits.MaxWidth = Int(lim, "max_width", w.Limits.MaxWidth);
                 w.Limits.MaxHeight = Int(lim, "max_height", w.Limits.MaxHeight);
+            }
+            var g = m["guidance"] as MsgMap;
+            if (g != null)
+            {
+                var offer = new GuidanceOffer { Width = Int(g, "width", w.Width), Height = Int(g, "height", w.Height) };
+                var buffers = g["buffers"] as List<object>;
+                if (buffers != null)
+                {
+                    var list = new List<string>();
+                    foreach (var b in buffers) { var s = b as string; if (s != null) list.Add(s); }
+                    offer.Buffers = list.ToArray();
+                }
+                var scales = g["scales"] as List<object>;
+                if (scales != null)
+                {
+                    var list = new List<int>();
+                    foreach (var s in scales)
+                    {
+                        if (!(s is long)) throw new MsgPackException("\"guidance.scales\" must hold integers");
+                        long v = (long)s;
+                        if (v >= 1 && v <= int.MaxValue) list.Add((int)v);
+                    }
+                    offer.Scales = list.ToArray();
+                }
+                else offer.Scales = new[] { 1 };
+                w.Guidance = offer;
             }
             return w;
         }

@@ -156,6 +156,7 @@ namespace WorldBridge.Core
                 _transport.Send(_writer.Buffer, _writer.Length, r.Pixels, 0, r.Pixels.Length);
                 _lastSend = Now;
                 Interlocked.Increment(ref _inputsSent);
+                if (r.Input.Guidance != null) Interlocked.Increment(ref _guidanceSent);
             }
 
             InputState input = default(InputState);
@@ -175,8 +176,19 @@ namespace WorldBridge.Core
             {
                 _writer.Clear();
                 Protocol.WriteInput(_writer, ++_seq, t, ref input);
+                var lim = _welcome;
+                if (input.Guidance != null && lim != null && _writer.Length > lim.Limits.MaxMessageBytes)
+                {
+                    // the daemon would refuse it all (413): send the input without its guidance, and say why
+                    Report(new ServerError(0, "client_guidance", "an input with " + input.Guidance.Width + "x" + input.Guidance.Height +
+                        " guidance is " + _writer.Length + " bytes, over max_message_bytes " + lim.Limits.MaxMessageBytes + ": sent without it (use a smaller scale)", "input"));
+                    input.Guidance = null;
+                    _writer.Clear();
+                    Protocol.WriteInput(_writer, _seq, t, ref input);
+                }
                 Send(_writer);
                 Interlocked.Increment(ref _inputsSent);
+                if (input.Guidance != null) Interlocked.Increment(ref _guidanceSent);
             }
 
             var w = _welcome;
@@ -269,6 +281,7 @@ namespace WorldBridge.Core
             lock (_lock)
             {
                 _pendingInput.LookYaw = 0; _pendingInput.LookPitch = 0; // no jump from motion made while away
+                _pendingInput.Guidance = null; // sized for the old session's world; the engine sends a new one
                 _recorded.Clear(); // a new session records nothing until asked
             }
             _recording = false;

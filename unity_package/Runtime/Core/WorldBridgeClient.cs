@@ -72,7 +72,7 @@ namespace WorldBridge.Core
         volatile Welcome _welcome;
         volatile ServerError _lastError;
         volatile string _lastDisconnect = "";
-        long _framesReceived, _framesDropped, _framesTaken, _inputsSent, _sessions, _pings;
+        long _framesReceived, _framesDropped, _framesTaken, _inputsSent, _sessions, _pings, _guidanceSent;
 
         /// <summary>Raised on the client thread.</summary>
         public event Action<Welcome> Connected;
@@ -186,21 +186,37 @@ namespace WorldBridge.Core
         // --------------------------------------------------------------------------------- caller side
 
         /// <summary>Queue an input. Newest wins: move, buttons, pose and fov replace the pending ones, look
-        /// deltas are added to them, so no mouse motion is lost. Never blocks on the network.</summary>
+        /// deltas are added to them, so no mouse motion is lost. Never blocks on the network.
+        /// input.Guidance (protocol 1.3, worlds with the "guidance" capability) is checked here (Guidance.Validate:
+        /// ArgumentException naming the field, nothing queued) and then belongs to the client; a pending
+        /// guidance that a newer input without one replaces is sent with the newer input (the daemon holds the
+        /// newest guidance anyway), one with its own guidance replaces it.</summary>
         public void SendInput(InputState input)
         {
+            if (input.Guidance != null) input.Guidance.Validate();
             lock (_lock)
             {
                 if (_hasPendingInput)
                 {
                     input.LookYaw += _pendingInput.LookYaw;
                     input.LookPitch += _pendingInput.LookPitch;
+                    if (input.Guidance == null) input.Guidance = _pendingInput.Guidance;
                 }
                 _pendingInput = input;
                 _pendingInputT = Now;
                 _hasPendingInput = true;
             }
         }
+
+        /// <summary>SendInput with `guidance` (protocol 1.3) as the input's Guidance; send the camera's pose with it.</summary>
+        public void SendInput(InputState input, Guidance guidance)
+        {
+            input.Guidance = guidance;
+            SendInput(input);
+        }
+
+        /// <summary>Inputs sent with a guidance map (protocol 1.3).</summary>
+        public long GuidanceSent { get { return Interlocked.Read(ref _guidanceSent); } }
 
         /// <summary>True between the daemon's record_ok and record_done (protocol 1.1).</summary>
         public bool IsRecording { get { return _recording; } }
@@ -236,12 +252,14 @@ namespace WorldBridge.Core
         /// (the input then goes as an ordinary one).</summary>
         public bool SendRecordedInput(InputState input, ImageSpec image, byte[] pixels, int length)
         {
+            if (input.Guidance != null) input.Guidance.Validate();
             lock (_lock)
             {
                 if (_hasPendingInput)
                 {
                     input.LookYaw += _pendingInput.LookYaw;
                     input.LookPitch += _pendingInput.LookPitch;
+                    if (input.Guidance == null) input.Guidance = _pendingInput.Guidance;
                     _hasPendingInput = false;
                 }
                 if (!_recording || !input.HasPose || _recorded.Count >= MaxRecordedWaiting)

@@ -295,6 +295,72 @@ namespace WorldBridge.CoreTests
             }
         }
 
+        // 1.3: Guidance.Validate refuses what the daemon would, naming the field; SendInput checks before queueing.
+        public static void GuidanceIsValidatedLocally()
+        {
+            Func<Guidance> ok = () => new Guidance
+            {
+                Width = 4, Height = 2, Colour = new byte[24], Depth = new byte[32], Ids = new byte[16],
+            };
+            ok().Validate();
+            var half = ok(); half.DepthFormat = GuidanceDepthFormat.F16; half.Depth = new byte[16]; half.Validate();
+            Action<Action<Guidance>, string> refused = (change, field) =>
+            {
+                var g = ok();
+                change(g);
+                try { g.Validate(); }
+                catch (ArgumentException e)
+                {
+                    Check(e.Message.StartsWith(field, StringComparison.Ordinal), "the message names " + field + ": " + e.Message);
+                    return;
+                }
+                throw new TestFailure("Validate took a guidance with a bad " + field);
+            };
+            refused(g => g.Depth = new byte[16], "guidance.depth is 16 bytes, expected 32 (4x2 f32)");
+            refused(g => g.DepthFormat = GuidanceDepthFormat.F16, "guidance.depth is 32 bytes, expected 16 (4x2 f16)");
+            refused(g => g.Colour = new byte[32], "guidance.colour is 32 bytes, expected 24 (4x2 rgb8)");
+            refused(g => g.Ids = new byte[8], "guidance.ids is 8 bytes, expected 16 (4x2 u16)");
+            refused(g => g.Width = 0, "guidance.width");
+            refused(g => { g.Colour = null; g.Depth = null; g.Ids = null; }, "guidance has no buffer");
+            refused(g => g.Depth = Guidance.EncodeDepth(new[] { 1f, 2f, 3f, 4f, 5f, 6f, 7f, 8f }, GuidanceDepthFormat.F32).Select((b, i) => i >= 28 ? (byte)(i == 31 ? 0x7f : i == 30 ? 0xc0 : 0) : b).ToArray(), "guidance.depth holds NaN");
+            refused(g => { g.DepthFormat = GuidanceDepthFormat.F16; g.Depth = new byte[16]; g.Depth[15] = 0x7e; }, "guidance.depth holds NaN");
+            var inf = ok(); inf.Depth = Guidance.EncodeDepth(new[] { float.PositiveInfinity, 0f, -1f, 1f, float.NaN, 2f, 3f, 4f }, GuidanceDepthFormat.F32);
+            inf.Validate(); // +inf, 0 and negatives mean "no surface"; EncodeDepth turns NaN into 0
+            Equal(0f, Guidance.DecodeDepth(inf.Depth, GuidanceDepthFormat.F32)[4], "NaN encoded as 0");
+
+            var offer = new GuidanceOffer { Buffers = new[] { "colour", "depth" }, Width = 8, Height = 4, Scales = new[] { 1, 2 } };
+            ok().Validate(offer);
+            var noDepth = ok(); noDepth.Depth = null;
+            Throws<ArgumentException>(() => noDepth.Validate(offer), "a buffer the world reads is missing");
+            var big = new Guidance { Width = 8, Height = 2, Colour = new byte[48], Depth = new byte[64] };
+            Throws<ArgumentException>(() => big.Validate(offer), "a size the world does not take");
+
+            // SendInput refuses before queueing (the client need not even be started)
+            using (var c = new WorldBridgeClient(new ClientOptions()))
+            {
+                var bad = ok(); bad.Ids = new byte[3];
+                Throws<ArgumentException>(() => c.SendInput(new InputState(), bad), "SendInput with bad guidance");
+                c.SendInput(new InputState(), ok());
+            }
+        }
+
+        // binary16 as numpy's astype(np.float16) rounds: nearest even, overflow to inf, subnormals
+        public static void HalfFloatsRoundLikeNumpy()
+        {
+            float[] values = { 0f, -0f, 1f, 0.1f, 1f / 3, 65504f, 65519f, 65520f, 1e9f, -1e9f, float.PositiveInfinity, float.NegativeInfinity,
+                               6e-8f, 2.9e-8f, 3e-8f, 1e-10f, 6.1e-5f, 5.9e-5f, 2049f, 2051f, 1.00146484375f, 1.00048828125f, 4.57763671875e-05f };
+            ushort[] expected = { 0x0, 0x8000, 0x3c00, 0x2e66, 0x3555, 0x7bff, 0x7bff, 0x7c00, 0x7c00, 0xfc00, 0x7c00, 0xfc00,
+                                  0x1, 0x0, 0x1, 0x0, 0x3ff, 0x3de, 0x6800, 0x6802, 0x3c02, 0x3c00, 0x300 };
+            for (int i = 0; i < values.Length; i++)
+                Equal(expected[i].ToString("x4"), Guidance.HalfFromFloat(values[i]).ToString("x4"), "half of " + values[i].ToString("R"));
+            for (int h = 0; h < 0x10000; h++)
+            {
+                if ((h & 0x7c00) == 0x7c00 && (h & 0x3ff) != 0) continue; // NaN
+                Equal(h, (int)Guidance.HalfFromFloat(Guidance.FloatFromHalf((ushort)h)), "half round trip of " + h.ToString("x4"));
+            }
+            Check(float.IsNaN(Guidance.FloatFromHalf(0x7e00)) && (Guidance.HalfFromFloat(float.NaN) & 0x7c00) == 0x7c00 && (Guidance.HalfFromFloat(float.NaN) & 0x3ff) != 0, "NaN stays NaN");
+        }
+
         // ------------------------------------------------------------------------------------- helpers
 
         static int FreePort()

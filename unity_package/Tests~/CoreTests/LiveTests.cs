@@ -1,5 +1,6 @@
 // Against a real daemon (`worldbridge serve --world maze`): handshake, 100+ frames with inputs, errors that
-// leave the session streaming, reset and ping, prompts (1.2: taken, a too-long one refused), reconnect after the daemon is killed and restarted on the same
+// leave the session streaming, reset and ping, prompts (1.2: taken, a too-long one refused), guidance (1.3: taken,
+// a wrong-size depth refused), reconnect after the daemon is killed and restarted on the same
 // port (the caller does that when this prints "ACTION kill" / "ACTION start"), and a clean stop.
 using System;
 using System.Threading;
@@ -33,7 +34,7 @@ namespace WorldBridge.CoreTests
             Equal(PixelFormat.Rgb8, w.Format, "format");
             Equal(RowOrder.BottomUp, w.RowOrder, "row order");
             Equal(1, w.Major, "major");
-            Equal(Protocol.Minor, w.Minor, "minor (1.2)");
+            Equal(Protocol.Minor, w.Minor, "minor (1.3)");
             Check(!w.Has("prompt"), "the maze does not take prompts");
             Check(w.Session.Length > 0, "session id");
             Check(w.Limits.MaxCredits >= 2, "max_credits");
@@ -182,6 +183,60 @@ namespace WorldBridge.CoreTests
             Check(e.Message.StartsWith("\"prompt\"", StringComparison.Ordinal), "the error names the field: " + e.Message);
             Stream(10, 10000);
             Equal(sessions, _c.Sessions, "same session after the refused prompts");
+            Equal(ClientState.Connected, _c.State, "state");
+        }
+
+        // A guidance of the size the world takes (any size within the limits for a world without the capability).
+        static Guidance LiveGuidance(int seed, bool wrongDepth = false)
+        {
+            var offer = _c.Welcome.Guidance;
+            int w = 32, h = 24;
+            if (offer != null) offer.SizeAt(offer.NearestScale(2), out w, out h);
+            var colour = new byte[w * h * 3];
+            var depth = new float[w * h];
+            var ids = new ushort[w * h];
+            for (int i = 0; i < w * h; i++)
+            {
+                colour[3 * i] = (byte)(i + seed); colour[3 * i + 1] = (byte)(i >> 3); colour[3 * i + 2] = 200;
+                depth[i] = i % 7 == 0 ? 0f : i % 11 == 0 ? float.PositiveInfinity : 0.25f + (i % w) * 0.1f;
+                ids[i] = (ushort)(i % 5);
+            }
+            var g = new Guidance
+            {
+                Width = w, Height = h, RowOrder = RowOrder.BottomUp, Colour = colour,
+                Depth = Guidance.EncodeDepth(depth, GuidanceDepthFormat.F16), DepthFormat = GuidanceDepthFormat.F16, Ids = Guidance.EncodeIds(ids),
+            };
+            if (wrongDepth) g.Depth = Guidance.EncodeDepth(new float[w * h - 1], GuidanceDepthFormat.F16); // a pixel short
+            return g;
+        }
+
+        public static void GuidanceIsTakenAndAWrongSizeIsRefused()
+        {
+            // 1.3: inputs with guidance (and the pose it belongs to) keep the frames coming with no error; a depth
+            // buffer of the wrong byte count is a 422 naming "guidance.depth" (ref "input") and the session goes on.
+            DrainEvents();
+            long sessions = _c.Sessions, sent = _c.GuidanceSent;
+            var pose = new CameraPose(1.5, 0.5, 1.5, 0, 0, 0, 1);
+            int n = 0;
+            _c.SendInput(new InputState { MoveY = 1, HasPose = true, Pose = pose, FovDeg = 60 }, LiveGuidance(0));
+            Stream(15, 10000, h => _c.SendInput(new InputState { MoveY = 1, HasPose = true, Pose = pose, FovDeg = 60 }, LiveGuidance(++n)));
+            ClientEvent e;
+            while (_c.TryDequeueEvent(out e))
+                if (e.Kind == ClientEventKind.Error) throw new TestFailure("an input with valid guidance was refused: " + e.Error);
+            Check(_c.GuidanceSent > sent, "inputs with guidance sent: " + (_c.GuidanceSent - sent));
+
+            var bad = LiveGuidance(0, wrongDepth: true);
+            Throws<ArgumentException>(() => _c.SendInput(new InputState(), bad), "SendInput checks the byte count locally");
+            var w = new MsgPackWriter();
+            var input = new InputState { MoveY = 1, HasPose = true, Pose = pose, Guidance = bad };
+            Protocol.WriteInput(w, 1 << 30, WorldBridgeClient.Now, ref input); // past the local check, as a buggy client would
+            _c.SendRaw(w.ToArray());
+            var err = WaitEvent(ClientEventKind.Error, 5000).Error;
+            Equal(422, err.Code, "code for a wrong-size depth"); Equal("bad_field", err.Name, "name"); Equal("input", err.Ref, "ref");
+            Check(err.Message.StartsWith("\"guidance.depth\"", StringComparison.Ordinal), "the error names guidance.depth: " + err.Message);
+            Check(err.Message.Contains(((bad.Width * bad.Height) * 2).ToString()), "the error gives the expected byte count: " + err.Message);
+            Stream(10, 10000);
+            Equal(sessions, _c.Sessions, "same session after the refused guidance");
             Equal(ClientState.Connected, _c.State, "state");
         }
 

@@ -42,6 +42,7 @@ namespace WorldBridge.CoreTests
                 RunAll(typeof(VectorTests));
                 RunAll(typeof(EdgeTests));
                 RunAll(typeof(TransportTests));
+                RunAll(typeof(GuidanceTransportTests));
             }
             else
             {

@@ -68,6 +68,66 @@ namespace WorldBridge.CoreTests
         }
     }
 
+    public static class GuidanceTransportTests
+    {
+        static byte[] Vector(string file) { return File.ReadAllBytes(Path.Combine(VectorTests.Dir, file)); }
+
+        static MsgMap WaitInput(FakeTransport t, ref int index)
+        {
+            while (true)
+            {
+                var m = (MsgMap)new MsgPackReader(t.WaitSent(index++)[0]).ReadObject();
+                if ((string)m["type"] == "input") return m;
+            }
+        }
+
+        // 1.3: an input's guidance goes out as its last key with the bytes given; one over max_message_bytes is
+        // left out (the input still goes) with a client error saying why.
+        public static void GuidanceGoesOutWithTheInput()
+        {
+            var t = new FakeTransport();
+            var c = new WorldBridgeClient(new ClientOptions { Credits = 1, Hello = new HelloRequest { Width = 128, Height = 128 } }, t);
+            c.Start();
+            try
+            {
+                t.WaitSent(0); // hello
+                t.Push(Vector("welcome_guidance.msgpack"));
+                EdgeTests.WaitFor(() => c.IsConnected, 3000, "connected after the welcome");
+                var offer = c.Welcome.Guidance;
+                Check(offer != null && offer.Reads("depth"), "the welcome's offer");
+                int gw, gh;
+                offer.SizeAt(2, out gw, out gh);
+                var colour = new byte[gw * gh * 3];
+                for (int i = 0; i < colour.Length; i++) colour[i] = (byte)i;
+                var g = new Guidance { Width = gw, Height = gh, RowOrder = RowOrder.BottomUp, Colour = colour,
+                                       Depth = Guidance.EncodeDepth(new float[gw * gh], GuidanceDepthFormat.F16), DepthFormat = GuidanceDepthFormat.F16 };
+                g.Validate(offer);
+                c.SendInput(new InputState { MoveY = 1, HasPose = true, Pose = CameraPose.Identity }, g);
+                int index = 1;
+                var input = WaitInput(t, ref index);
+                Equal("guidance", input.KeyAt(input.Count - 1), "guidance is the last key");
+                var sent = (MsgMap)input["guidance"];
+                Equal("width,height,row_order,colour,depth,depth_format", string.Join(",", sent.Select(kv => kv.Key)), "keys");
+                Equal((long)gw, sent["width"], "width"); Equal("bottom_up", sent["row_order"], "row_order"); Equal("f16", sent["depth_format"], "depth_format");
+                Bytes(colour, (byte[])sent["colour"], "colour bytes");
+                Equal(gw * gh * 2, ((byte[])sent["depth"]).Length, "f16 depth bytes");
+                EdgeTests.WaitFor(() => c.GuidanceSent == 1, 3000, "GuidanceSent counted");
+
+                var huge = new Guidance { Width = 1024, Height = 1024, Colour = new byte[1024 * 1024 * 3], Depth = new byte[1024 * 1024 * 4] };
+                c.SendInput(new InputState { MoveX = 1 }, huge);
+                input = WaitInput(t, ref index);
+                Check(!input.ContainsKey("guidance"), "an input over max_message_bytes goes without its guidance");
+                Equal(1.0, ((List<object>)input["move"])[0], "the input itself still goes");
+                EdgeTests.WaitFor(() => c.LastError != null && c.LastError.Name == "client_guidance", 3000, "client_guidance reported");
+                Equal(1L, c.GuidanceSent, "GuidanceSent");
+            }
+            finally
+            {
+                c.Dispose();
+            }
+        }
+    }
+
     /// <summary>An ITransport in memory: Push queues messages from the "daemon", Sent records what the client sent.</summary>
     sealed class FakeTransport : ITransport
     {

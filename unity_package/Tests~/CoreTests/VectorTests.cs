@@ -68,7 +68,7 @@ namespace WorldBridge.CoreTests
         {
             const string prompt = "A sunlit caf\u00e9 terrace in Lyon, \u20ac3 espresso, a dog asleep \U0001f415";
             Equal(64, Encoding.UTF8.GetByteCount(prompt), "prompt bytes");
-            Equal(2, Protocol.Minor, "protocol minor");
+            Equal(3, Protocol.Minor, "protocol minor");
             var hello = Vector("hello_prompt");
             var meaning = (MsgMap)hello["meaning"];
             Equal(prompt, meaning["prompt"], "hello_prompt's prompt");
@@ -103,6 +103,73 @@ namespace WorldBridge.CoreTests
             Check(Protocol.ReadWelcome(welcome, welcome.Length).Has("prompt"), "welcome lists the prompt capability");
         }
 
+        // 1.3: the guidance vectors, made by the writers from typed values: a 4x2 guidance (top row first as
+        // generate.py has it) flipped to bottom_up as a Unity readback is, depth encoded as f16 by the C# helper.
+        public static void GuidanceVectorsAreWrittenExactly()
+        {
+            var v = Vector("input_guidance");
+            var meaning = (MsgMap)v["meaning"];
+            Equal("guidance", meaning.KeyAt(meaning.Count - 1), "guidance is the input's last key");
+            var gm = (MsgMap)meaning["guidance"];
+            Equal("width,height,row_order,colour,depth,depth_format,ids", string.Join(",", gm.Select(kv => kv.Key)), "guidance keys in the order of section 4c");
+
+            const int W = 4, H = 2;
+            var colourTopDown = Enumerable.Range(0, W * H * 3).Select(i => (byte)(i * 10)).ToArray();
+            var depthTopDown = new[] { 0.5f, 1f, 2.5f, float.PositiveInfinity, 4f, 8f, 0f, 1.25f };
+            var idsTopDown = new ushort[] { 1, 2, 3, 65535, 0, 256, 7, 8 };
+            Func<float[], float[]> flipF = a => Enumerable.Range(0, H).Reverse().SelectMany(r => a.Skip(r * W).Take(W)).ToArray();
+            Func<ushort[], ushort[]> flipU = a => Enumerable.Range(0, H).Reverse().SelectMany(r => a.Skip(r * W).Take(W)).ToArray();
+            var colour = Enumerable.Range(0, H).Reverse().SelectMany(r => colourTopDown.Skip(r * W * 3).Take(W * 3)).ToArray();
+            var g = new Guidance
+            {
+                Width = W, Height = H, RowOrder = RowOrder.BottomUp, Colour = colour,
+                Depth = Guidance.EncodeDepth(flipF(depthTopDown), GuidanceDepthFormat.F16), DepthFormat = GuidanceDepthFormat.F16,
+                Ids = Guidance.EncodeIds(flipU(idsTopDown)),
+            };
+            g.Validate();
+            var w = new MsgPackWriter(16);
+            var input = new InputState
+            {
+                MoveY = 1, HasPose = true, FovDeg = 60,
+                Pose = new CameraPose(1.5, 0.5, -2.0, 0.0, 0.3826834323650898, 0.0, 0.9238795325112867),
+                Guidance = g,
+            };
+            Protocol.WriteInput(w, 9, 12.75, ref input);
+            Bytes(Read("input_guidance.msgpack"), w.Buffer, w.Length, "input with guidance from typed values");
+            Equal("0.5,1,2.5,Infinity,4,8,0,1.25", string.Join(",", flipF(Guidance.DecodeDepth(g.Depth, GuidanceDepthFormat.F16)).Select(x => x.ToString(System.Globalization.CultureInfo.InvariantCulture))), "f16 depth decodes back");
+
+            // without guidance the input is the one of 1.2, byte for byte
+            w.Clear();
+            input = new InputState { MoveY = 1, LookYaw = 1, HasPose = true, FovDeg = 60, Pose = input.Pose, HasImage = true,
+                Image = new ImageSpec { Width = 4, Height = 2, Format = PixelFormat.Rgb8, RowOrder = RowOrder.TopDown } };
+            Protocol.WriteInput(w, 8, 12.5, ref input);
+            Bytes(Read("input_image.msgpack"), w.Buffer, w.Length, "input without guidance");
+
+            var data = Read("welcome_guidance.msgpack");
+            var welcome = Protocol.ReadWelcome(data, data.Length);
+            Check(welcome.Has(Protocol.CapabilityGuidance), "welcome_guidance lists the capability");
+            var offer = welcome.Guidance;
+            Check(offer != null, "welcome_guidance has a guidance map");
+            Equal("colour,depth", string.Join(",", offer.Buffers), "buffers");
+            Equal(128, offer.Width, "width"); Equal(128, offer.Height, "height");
+            Equal("1,2,4", string.Join(",", offer.Scales), "scales");
+            Check(offer.Reads("colour") && offer.Reads("depth") && !offer.Reads("ids"), "Reads");
+            Check(offer.Allows(128, 128) && offer.Allows(64, 64) && offer.Allows(32, 32), "listed sizes allowed");
+            Check(!offer.Allows(96, 96) && !offer.Allows(64, 32) && !offer.Allows(16, 16), "other sizes refused");
+            int sw, sh;
+            offer.SizeAt(4, out sw, out sh);
+            Equal("32x32", sw + "x" + sh, "size at scale 4");
+            Equal(2, offer.NearestScale(2), "a listed scale is kept"); Equal(2, offer.NearestScale(3), "a tie takes the finer scale");
+            Equal(4, offer.NearestScale(9), "the nearest listed scale"); Equal(1, offer.NearestScale(0), "nearest to 0");
+            var plain = Read("welcome.msgpack");
+            Check(Protocol.ReadWelcome(plain, plain.Length).Guidance == null, "a welcome without the map has no offer");
+
+            data = Read("error_guidance.msgpack");
+            var e = Protocol.ReadError(data, data.Length);
+            Equal(422, e.Code, "error_guidance code"); Equal("input", e.Ref, "error_guidance ref");
+            Check(e.Message.StartsWith("\"guidance.depth\"", StringComparison.Ordinal), "error_guidance names the field: " + e.Message);
+        }
+
         // Build each message through the typed writers (what the client really uses), from the vector's values.
         static void WriteFromMeaning(MsgPackWriter w, MsgMap m)
         {
@@ -131,6 +198,7 @@ namespace WorldBridge.CoreTests
                     if (m.ContainsKey("pose")) { input.HasPose = true; input.Pose = PoseOf(m["pose"]); }
                     if (m.ContainsKey("fov_deg")) input.FovDeg = (double)m["fov_deg"];
                     if (m.ContainsKey("image")) { input.HasImage = true; input.Image = ImageOf(m["image"]); }
+                    if (m.ContainsKey("guidance")) input.Guidance = GuidanceOf(m["guidance"]);
                     Protocol.WriteInput(w, (long)m["seq"], (double)m["t"], ref input);
                     break;
                 }
@@ -173,6 +241,18 @@ namespace WorldBridge.CoreTests
             };
         }
 
+        static Guidance GuidanceOf(object o)
+        {
+            var g = (MsgMap)o;
+            return new Guidance
+            {
+                Width = (int)(long)g["width"], Height = (int)(long)g["height"],
+                RowOrder = Protocol.ParseRowOrder((string)g["row_order"] ?? "top_down"),
+                Colour = (byte[])FromMeaning(g["colour"]), Depth = (byte[])FromMeaning(g["depth"]), Ids = (byte[])FromMeaning(g["ids"]),
+                DepthFormat = (string)g["depth_format"] == "f16" ? GuidanceDepthFormat.F16 : GuidanceDepthFormat.F32,
+            };
+        }
+
         static CameraPose PoseOf(object o)
         {
             var m = (MsgMap)o;
@@ -209,6 +289,15 @@ namespace WorldBridge.CoreTests
                         Equal((long)lim["max_credits"], (long)w.Limits.MaxCredits, "max_credits");
                         Equal((long)lim["max_width"], (long)w.Limits.MaxWidth, "max_width");
                         Equal((long)lim["max_height"], (long)w.Limits.MaxHeight, "max_height");
+                        var gm = m["guidance"] as MsgMap;
+                        Equal(gm != null, w.Guidance != null, name + ": guidance map parsed iff present");
+                        if (gm != null)
+                        {
+                            Equal(string.Join(",", ((List<object>)gm["buffers"]).Cast<string>()), string.Join(",", w.Guidance.Buffers), "guidance.buffers");
+                            Equal((long)gm["width"], (long)w.Guidance.Width, "guidance.width");
+                            Equal((long)gm["height"], (long)w.Guidance.Height, "guidance.height");
+                            Equal(string.Join(",", ((List<object>)gm["scales"]).Cast<long>()), string.Join(",", w.Guidance.Scales), "guidance.scales");
+                        }
                         break;
                     }
                     case "frame":

@@ -51,6 +51,11 @@ namespace UnityEditor
         public static void EndScrollView() { }
     }
 
+    public class Undo
+    {
+        public static T AddComponent<T>(GameObject gameObject) where T : Component { throw new NotImplementedException(); }
+    }
+
     public sealed class EditorStyles
     {
         public static GUIStyle boldLabel { get { return null; } }

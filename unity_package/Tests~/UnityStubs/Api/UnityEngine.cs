@@ -4,9 +4,17 @@ using System.Collections;
 
 namespace UnityEngine
 {
+    [Flags]
+    public enum HideFlags
+    {
+        None = 0, HideInHierarchy = 1, HideInInspector = 2, DontSaveInEditor = 4, NotEditable = 8, DontSaveInBuild = 16,
+        DontUnloadUnusedAsset = 32, DontSave = 52, HideAndDontSave = 61,
+    }
+
     public class Object
     {
         public string name { get; set; }
+        public HideFlags hideFlags { get; set; }
         public static void Destroy(Object obj) { }
         public static void Destroy(Object obj, float t) { }
         public static void DestroyImmediate(Object obj) { }
@@ -83,6 +91,12 @@ namespace UnityEngine
         public Vector3(float x, float y, float z) { this.x = x; this.y = y; this.z = z; }
     }
 
+    public struct Vector4
+    {
+        public float x, y, z, w;
+        public Vector4(float x, float y, float z, float w) { this.x = x; this.y = y; this.z = z; this.w = w; }
+    }
+
     public struct Quaternion
     {
         public float x, y, z, w;
@@ -106,11 +120,16 @@ namespace UnityEngine
         public float r, g, b, a;
         public Color(float r, float g, float b, float a) { this.r = r; this.g = g; this.b = b; this.a = a; }
         public static Color white { get { return new Color(1, 1, 1, 1); } }
+        public static Color black { get { return new Color(0, 0, 0, 1); } }
+        public static Color grey { get { return new Color(0.5f, 0.5f, 0.5f, 1); } }
+        public static Color clear { get { return new Color(0, 0, 0, 0); } }
     }
 
     public struct Mathf
     {
         public static float Max(float a, float b) { return a > b ? a : b; }
+        public static int Max(int a, int b) { return a > b ? a : b; }
+        public static int Clamp(int value, int min, int max) { return value < min ? min : value > max ? max : value; }
         public static float Min(float a, float b) { return a < b ? a : b; }
         public static float Clamp(float value, float min, float max) { return value < min ? min : value > max ? max : value; }
     }
@@ -157,18 +176,55 @@ namespace UnityEngine
         public static float GetAxisRaw(string axisName) { return 0; }
     }
 
+    public enum CameraClearFlags { Skybox = 1, Color = 2, SolidColor = 2, Depth = 3, Nothing = 4 }
+    public enum RenderingPath { UsePlayerSettings = -1, VertexLit = 0, Forward = 1, DeferredLighting = 2, DeferredShading = 3 }
+    [Flags] public enum DepthTextureMode { None = 0, Depth = 1, DepthNormals = 2, MotionVectors = 4 }
+
     public sealed class Camera : Behaviour
     {
         public static Camera main { get { return null; } }
         public float fieldOfView { get; set; }
+        public float aspect { get; set; }
+        public Rect rect { get; set; }
+        public CameraClearFlags clearFlags { get; set; }
+        public Color backgroundColor { get; set; }
+        public bool allowMSAA { get; set; }
+        public bool allowHDR { get; set; }
+        public RenderingPath renderingPath { get; set; }
+        public DepthTextureMode depthTextureMode { get; set; }
         public RenderTexture targetTexture { get; set; }
         public void Render() { }
+        public void RenderWithShader(Shader shader, string replacementTag) { }
+        public void CopyFrom(Camera other) { }
     }
 
-    public enum TextureFormat { Alpha8 = 1, ARGB4444 = 2, RGB24 = 3, RGBA32 = 4, ARGB32 = 5 }
+    public sealed class Shader : Object
+    {
+        public bool isSupported { get { return true; } }
+        public static Shader Find(string name) { return null; }
+        public static int PropertyToID(string name) { return 0; }
+        public static void SetGlobalFloat(int nameID, float value) { }
+        public static void SetGlobalColor(int nameID, Color value) { }
+        public static void SetGlobalVector(int nameID, Vector4 value) { }
+        public static Vector4 GetGlobalVector(int nameID) { return new Vector4(); }
+    }
+
+    public sealed class MaterialPropertyBlock
+    {
+        public void SetFloat(int nameID, float value) { }
+        public void SetColor(int nameID, Color value) { }
+    }
+
+    public sealed class SystemInfo
+    {
+        public static bool supportsAsyncGPUReadback { get { return true; } }
+        public static bool SupportsRenderTextureFormat(RenderTextureFormat format) { return true; }
+    }
+
+    public enum TextureFormat { Alpha8 = 1, ARGB4444 = 2, RGB24 = 3, RGBA32 = 4, ARGB32 = 5, RHalf = 15, RFloat = 18 }
     public enum TextureWrapMode { Repeat = 0, Clamp = 1, Mirror = 2, MirrorOnce = 3 }
     public enum FilterMode { Point = 0, Bilinear = 1, Trilinear = 2 }
-    public enum RenderTextureFormat { ARGB32 = 0, Depth = 1, ARGBHalf = 2, Default = 7 }
+    public enum RenderTextureFormat { ARGB32 = 0, Depth = 1, ARGBHalf = 2, Default = 7, RFloat = 14, RHalf = 15 }
     public enum RenderTextureReadWrite { Default = 0, Linear = 1, sRGB = 2 }
 
     public class Texture : Object
@@ -195,7 +251,10 @@ namespace UnityEngine
     public class RenderTexture : Texture
     {
         public RenderTexture(int width, int height, int depth, RenderTextureFormat format) { }
+        public RenderTexture(int width, int height, int depth, RenderTextureFormat format, RenderTextureReadWrite readWrite) { }
         public static RenderTexture active { get; set; }
+        public int antiAliasing { get; set; }
+        public bool useMipMap { get; set; }
         public bool Create() { return true; }
         public void Release() { }
         public bool IsCreated() { return true; }
@@ -226,6 +285,8 @@ namespace UnityEngine
     {
         public Material material { get; set; }
         public Material sharedMaterial { get; set; }
+        public void GetPropertyBlock(MaterialPropertyBlock properties) { }
+        public void SetPropertyBlock(MaterialPropertyBlock properties) { }
     }
 
     public enum RenderMode { ScreenSpaceOverlay = 0, ScreenSpaceCamera = 1, WorldSpace = 2 }
@@ -289,6 +350,42 @@ namespace UnityEngine
 
     [AttributeUsage(AttributeTargets.Class)]
     public sealed class DisallowMultipleComponent : Attribute { }
+
+    [AttributeUsage(AttributeTargets.Class, AllowMultiple = true)]
+    public sealed class RequireComponent : Attribute { public RequireComponent(Type requiredComponent) { } }
+}
+
+namespace Unity.Collections
+{
+    public struct NativeArray<T> : IDisposable where T : struct
+    {
+        public int Length { get { return 0; } }
+        public T this[int index] { get { throw new NotImplementedException(); } set { } }
+        public void CopyTo(T[] array) { }
+        public T[] ToArray() { return new T[0]; }
+        public void Dispose() { }
+    }
+}
+
+namespace UnityEngine.Rendering
+{
+    public struct AsyncGPUReadbackRequest
+    {
+        public bool done { get { return false; } }
+        public bool hasError { get { return false; } }
+        public int width { get { return 0; } }
+        public int height { get { return 0; } }
+        public int layerDataSize { get { return 0; } }
+        public Unity.Collections.NativeArray<T> GetData<T>(int layer = 0) where T : struct { return new Unity.Collections.NativeArray<T>(); }
+        public void Update() { }
+        public void WaitForCompletion() { }
+    }
+
+    public static class AsyncGPUReadback
+    {
+        public static AsyncGPUReadbackRequest Request(Texture src, int mipIndex, TextureFormat dstFormat, Action<AsyncGPUReadbackRequest> callback = null) { return new AsyncGPUReadbackRequest(); }
+        public static void WaitAllRequests() { }
+    }
 }
 
 namespace UnityEngine.Events
