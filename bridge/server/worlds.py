@@ -1,5 +1,5 @@
-"""Turn a --world argument into a World: "maze", "maze:LEVEL_SEED", "default", a checkpoint directory, or
-"lingbot-fast:PATH" (the released LingBot-World-Fast checkpoint; docs/lingbot.md)."""
+"""Turn a --world argument into a World: "maze", "maze:LEVEL_SEED", "default" or "guided" (the shipped models),
+a checkpoint directory, or "lingbot-fast:PATH" (the released LingBot-World-Fast checkpoint; docs/lingbot.md)."""
 
 from __future__ import annotations
 
@@ -8,12 +8,14 @@ from pathlib import Path
 from runtime.world import World
 
 BACKENDS = ("auto", "torch", "onnx", "onnx-int8")  # what runtime.neural.open_model runs a model on
-DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "models" / "default"
+MODELS = Path(__file__).resolve().parents[2] / "models"
+DEFAULT_MODEL = MODELS / "default"
+SHIPPED = {"default": DEFAULT_MODEL, "guided": MODELS / "guided"}  # models/<name>: the guided one renders guidance
 
 
 def model_path(spec: str) -> Path:
-    """The directory a model argument names: "default" is the shipped model, anything else a path."""
-    return DEFAULT_MODEL if spec == "default" else Path(spec)
+    """The directory a model argument names: "default" and "guided" are the shipped models, anything else a path."""
+    return SHIPPED.get(spec, Path(spec))
 
 
 def maze_level(spec: str) -> int | None:
@@ -26,8 +28,11 @@ def maze_level(spec: str) -> int | None:
     return int(level or 0)
 
 
-def default_world() -> str:
-    """What --world defaults to: the shipped model when it is there, else the maze it was trained on."""
+def default_world(guided: bool = False) -> str:
+    """What --world defaults to: the shipped model when it is there, else the maze it was trained on. guided:
+    the shipped guided model first (the demo)."""
+    if guided and (SHIPPED["guided"] / "config.yaml").is_file():
+        return "guided"
     return "default" if (DEFAULT_MODEL / "config.yaml").is_file() else "maze"
 
 
@@ -47,8 +52,10 @@ def load_world(
 
         return open_lingbot(spec.partition(":")[2], device, steps, dtype)
     path = model_path(spec)
+    if spec in SHIPPED and not path.is_dir():
+        raise ValueError(f"--world {spec}: the shipped model is missing from {path}")
     if not path.is_dir():
-        raise ValueError(f"--world {spec}: not 'maze', 'maze:SEED', 'default' or a model directory")
+        raise ValueError(f"--world {spec}: not 'maze', 'maze:SEED', 'default', 'guided' or a model directory")
     if not (path / "config.yaml").is_file():
         raise ValueError(f"--world {spec}: {path} has no config.yaml, so it is not a WorldBridge model directory")
     from runtime.neural import open_model

@@ -35,7 +35,8 @@ EXAMPLES = {
   worldbridge export-onnx runs/x/model --quantize int8 --out /tmp/x-int8
 graphs and their inputs/outputs: runtime/neural/onnx.py""",
     "demo": """examples:
-  worldbridge demo                                   # default world, 160 frames -> out/demo.gif
+  worldbridge demo                                   # guided model on an unseen level -> out/demo.gif
+  worldbridge demo --world default                   # the default model dreaming from the controller alone
   worldbridge demo --world maze --frames 64 --out /tmp/maze.gif""",
     "data": """examples:
   worldbridge data generate --world maze --episodes 200 --out data/maze
@@ -54,6 +55,8 @@ graphs and their inputs/outputs: runtime/neural/onnx.py""",
   worldbridge eval --world runs/default/model --teacher runs/default/teacher --stability-minutes 10
   worldbridge eval --world runs/x/model --trajectories 2 --frames 65 --stability-minutes 0.5
   worldbridge eval --loops --world default                      # loop closure: revisits, spins, standing still
+  worldbridge eval --guided                                     # the guided model on 8 unseen levels, 10 min run
+  worldbridge eval --guided --world runs/guided/model --frames 65 --stability-minutes 0.5
   worldbridge eval --loops --world lingbot-fast:ckpt/lingbot-fast --device cuda --revisits 30 --size 480
 loop closure (--loops) scores any world, each frame against its own first visit and against the maze""",
     "bench": """examples:
@@ -168,7 +171,7 @@ def _demo(args: argparse.Namespace) -> int:
     from bridge.tools import demo
 
     with tqdm(total=args.frames, desc=f"demo ({args.world})", unit="frame") as bar:
-        result = demo.run(args.world, args.frames, args.size, Path(args.out), bar.update)
+        result = demo.run(args.world, args.frames, args.size, Path(args.out), bar.update, args.level)
     print(json.dumps(result))
     return 0
 
@@ -281,6 +284,8 @@ def _eval(args: argparse.Namespace) -> int:
 
     if args.loops:
         return _loops(args)
+    if args.guided:
+        return _eval_guided(args)
     model = model_path(args.world)
     teacher = args.teacher or (model.parent / "teacher" if (model.parent / "teacher").is_dir() else None)
     out = Path(args.out)
@@ -289,6 +294,27 @@ def _eval(args: argparse.Namespace) -> int:
                       progress=lambda what: print(f"eval: {what}", file=sys.stderr, flush=True))
     out.mkdir(parents=True, exist_ok=True)
     (out / "eval.json").write_text(json.dumps(report, indent=1))
+    print(json.dumps(report) if args.json else json.dumps(report, indent=1))
+    return 0
+
+
+def _eval_guided(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from bridge.server.worlds import load_world
+    from runtime.eval.guided import evaluate_guided
+
+    world_spec = "guided" if args.world == "default" else args.world
+    try:
+        world = load_world(world_spec, device=args.device, dtype=args.dtype, backend="torch")
+        report = evaluate_guided(world, Path(args.out), parse_levels(args.levels), args.frames,
+                                 args.stability_minutes,
+                                 progress=lambda what: print(f"eval: {what}", file=sys.stderr, flush=True))
+    except ValueError as e:
+        raise UserError(str(e)) from e
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "guided.json").write_text(json.dumps(report, indent=1))
     print(json.dumps(report) if args.json else json.dumps(report, indent=1))
     return 0
 
@@ -430,7 +456,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=_serve)
 
     d = command("demo", "Serve a world, walk a scripted route through it over the protocol, save a GIF.")
-    d.add_argument("--world", default=default_world(), help="default: the shipped model (else the maze)")
+    d.add_argument("--world", default=default_world(guided=True),
+                   help="default: the shipped guided model (else the default model, else the maze)")
+    d.add_argument("--level", type=int, default=1003, help="a guided world: the engine's maze level (style varied; "
+                   "the guided model never saw 1000-1007)")
     d.add_argument("--frames", type=int, default=160)
     d.add_argument("--size", type=int, default=128, help="requested frame width and height")
     d.add_argument("--out", default="out/demo.gif")
@@ -488,6 +517,12 @@ def build_parser() -> argparse.ArgumentParser:
     lc.add_argument("--size", type=int, default=128, help="frame size asked of the world")
     lc.add_argument("--level", type=int, default=0, help="maze level the trajectories are walked in")
     lc.add_argument("--dtype", default="auto", choices=DTYPE_CHOICES, help="neural worlds on torch")
+    gd = e.add_argument_group("guided rendering (--guided)")
+    gd.add_argument("--guided", action="store_true", help="score a guided model (default: the shipped 'guided') on "
+                    "unseen levels from engine guidance: PSNR/SSIM vs the truth over --frames, flicker, without "
+                    "guidance, copy-last; a --stability-minutes guided run; writes OUT/guided.json")
+    gd.add_argument("--levels", default="1000-1007", help="held-out maze level seeds, one trajectory each (the "
+                    "guided model trained on 1-256)")
     e.set_defaults(func=_eval)
 
     b = command("bench", "Start a daemon and measure it through the real protocol on loopback.")
