@@ -245,3 +245,14 @@ def test_demo_drives_a_guided_model_as_an_engine(tmp_path: Path) -> None:
 
     with Image.open(gif) as im:
         assert im.size == ((3 * 32 + 8) * 8, 32 * 8)  # guidance | model | truth, upscaled to 256 high
+
+
+def test_bench_sends_guidance_to_a_guided_world(tmp_path: Path) -> None:
+    path = tmp_path / "m"
+    init_checkpoint(path, tiny_guided_config(tmp_path), seed=7)
+    r = subprocess.run([sys.executable, "-m", "bridge.tools.cli", "bench", "--world", str(path), "--frames", "12",
+                        "--sessions", "1", "--backends", "", "--json"], capture_output=True, text=True, cwd=ROOT,
+                       timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    report = json.loads(r.stdout.strip().splitlines()[-1])
+    assert report["guidance"] is True and report["frames"] == 12

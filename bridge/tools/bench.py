@@ -9,6 +9,9 @@
 - sessions: 1, 2, 4 clients streaming at once -> aggregate fps (one model step serves them all, batched);
 - the daemon's peak resident memory;
 - the machine: CPU model, threads, torch's kernel level and the instruction sets that matter (runtime/machine.py).
+A world that offers guidance (protocol 1.3) gets it with every input, as an engine would send it: the colour and
+depth buffers of a walk through an unseen maze level at the offered full size (encoding, transport, decoding
+and the model's guidance paths are all in the figures).
 Run it under ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 to see an AVX-512 machine's AVX2 kernels (an
 approximation of an AVX2-only CPU, not a substitute: the report says the cap was set).
 """
@@ -25,6 +28,7 @@ import numpy as np
 
 from bridge.client.client import Client
 from bridge.client.launch import DaemonProcess
+from bridge.protocol import guidance as protocol_guidance
 from bridge.server.worlds import model_path
 from runtime.eval.bench import scripted_action
 from runtime.machine import describe
@@ -37,23 +41,45 @@ def _pcts(xs: list[float]) -> dict[str, float]:
     return {f"p{q}": round(float(np.percentile(a, q)), 3) for q in (50, 95, 99)}
 
 
-def _send(c: Client, i: int) -> None:
+GUIDANCE_FRAMES = 32  # distinct guidance frames a bench cycles through
+
+
+def guidance_frames(offer: dict | None) -> list:
+    """Guidance an engine would send for the offered full size: colour and depth of a scripted walk through an
+    unseen maze level; [] when the world takes none."""
+    if not offer:
+        return []
+    from runtime.maze.world import MazeWorld
+
+    maze = MazeWorld(level_seed=1003, style="varied")
+    w, h = offer["width"], offer["height"]
+    maze.reset("bench", 0, w, h)
+    out = []
+    for i in range(GUIDANCE_FRAMES):
+        pose = maze.step({"bench": scripted_action(i)})["bench"].pose
+        g = maze.renderer.guidance(pose, w, h, maze.fov_deg)
+        out.append(protocol_guidance.encode(colour=g.colour, depth=g.depth))
+    return out
+
+
+def _send(c: Client, i: int, guidance: list) -> None:
     a = scripted_action(i)
-    c.send_input(a.move, a.look)
+    c.send_input(a.move, a.look, guidance=guidance[i % len(guidance)] if guidance else None)
 
 
 def drive(address: str, frames: int, width: int, height: int, fmt: str, progress=None) -> dict:
     """The stream and lockstep phases on one session."""
     with Client(address, width=width, height=height, format=fmt, name="bench") as c:
+        guidance = guidance_frames(c.guidance_offer)
         c.grant(4)
         for i in range(20):  # warm-up
-            _send(c, i)
+            _send(c, i, guidance)
             c.recv_frame()
             c.grant(1)
         latencies, steps = [], []
         t0 = time.perf_counter()
         for i in range(frames):
-            _send(c, i)
+            _send(c, i, guidance)
             f = c.recv_frame()
             c.grant(1)
             latencies.append(f.latency_ms)
@@ -66,7 +92,7 @@ def drive(address: str, frames: int, width: int, height: int, fmt: str, progress
         overhead, encode = [], []
         for i in range(min(frames, 200)):
             t = time.perf_counter()
-            _send(c, i)
+            _send(c, i, guidance)
             c.grant(1)
             f = c.recv_frame()
             rtt = (time.perf_counter() - t) * 1e3
@@ -75,7 +101,7 @@ def drive(address: str, frames: int, width: int, height: int, fmt: str, progress
         w = c.welcome
     return {
         "world": w["world"], "width": w["width"], "height": w["height"], "format": w["format"], "frames": frames,
-        "sessions": 1, "fps": round(frames / elapsed, 2), "latency_ms": _pcts(latencies),
+        "sessions": 1, "guidance": bool(guidance), "fps": round(frames / elapsed, 2), "latency_ms": _pcts(latencies),
         "step_ms": _pcts(steps), "encode_ms": _pcts(encode), "daemon_overhead_ms": _pcts(overhead),
     }
 
@@ -89,10 +115,11 @@ def concurrent(address: str, sessions: int, frames: int, width: int, height: int
     def client(k: int) -> None:
         try:
             with Client(address, width=width, height=height, format=fmt, name=f"bench-{k}", seed=k) as c:
+                guidance = guidance_frames(c.guidance_offer)
                 c.grant(4)
                 start.wait()
                 for i in range(frames + 4):
-                    _send(c, i)
+                    _send(c, i, guidance)
                     f = c.recv_frame()
                     if i < frames:
                         c.grant(1)
@@ -165,7 +192,8 @@ def table(r: dict) -> str:
     m = r["machine"]
     cap = "".join(f", {k}={v}" for k, v in m["isa_cap"].items())
     lines = [
-        f"{r['world']} {r['width']}x{r['height']} {r['format']} ({' '.join(r['serve_args'])})",
+        f"{r['world']} {r['width']}x{r['height']} {r['format']}{' with guidance' if r['guidance'] else ''} "
+        f"({' '.join(r['serve_args'])})",
         f"  on {m['cpu']}, {m['torch_threads']} threads, torch kernels {m['torch_cpu_capability']}{cap}, "
         f"native bf16: {'yes' if m['native_bf16'] else 'no'}",
         f"  stream: {r['fps']} fps, input-to-frame p50 {lat['p50']} / p95 {lat['p95']} / p99 {lat['p99']} ms, "
