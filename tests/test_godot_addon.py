@@ -6,7 +6,9 @@
 - the vector files the GDScript self-test reads (addons/worldbridge/tests/vectors/) are byte-identical to
   tests/vectors/, and the self-test names every vector of tests/vectors/index.json;
 - the GDScript message builders write their keys in the order bridge/protocol/messages.py's builders do (the order the
-  vectors hold), and the GDScript constants agree with bridge/protocol/messages.py.
+  vectors hold; the 1.3 guidance map as bridge/protocol/guidance.encode writes it), and the GDScript constants agree
+  with bridge/protocol/messages.py;
+- the WorldModelView's guidance (1.3) is one exported toggle, and its capture shader writes what the readback reads.
 
 The self-test itself needs Godot 4 (`godot --headless --path godot_addon -s
 res://addons/worldbridge/tests/test_vectors.gd`). After regenerating tests/vectors, refresh the addon's copies with
@@ -197,14 +199,19 @@ def test_self_test_covers_every_vector():
 
 def python_key_orders() -> dict[str, list[str]]:
     """Key order of every client message, from bridge/protocol/messages.py's builders given every optional field."""
+    import numpy as np
+
+    from bridge.protocol import guidance as g
     from bridge.protocol import messages as p
 
     pose = {"p": [0.0, 0.0, 0.0], "q": [0.0, 0.0, 0.0, 1.0]}
     reset_image = [(VECTORS / "reset_image.msgpack").read_bytes(), (VECTORS / "reset_image.payload.bin").read_bytes()]
     image = p.parse(reset_image)[0]["image"]
+    guidance = g.encode(colour=np.zeros((2, 4, 3), np.uint8), depth=np.ones((2, 4), np.float32),
+                        ids=np.zeros((2, 4), np.uint16), depth_format="f16", row_order="bottom_up")
     return {
         "hello": list(p.hello("c", "godot", 8, 8, token="t", prompt="p")),
-        "input": list(p.input_msg(1, 0.0, pose=pose, fov_deg=60.0, image=image)),
+        "input": list(p.input_msg(1, 0.0, pose=pose, fov_deg=60.0, image=image, guidance=guidance)),
         "credit": list(p.credit(1)),
         "reset": list(p.reset(0, pose=pose, image=image, prompt="p")),
         "record_start": list(p.record_start("x")),
@@ -213,13 +220,15 @@ def python_key_orders() -> dict[str, list[str]]:
         "bye": list(p.bye()),
         "pose_map": list(p.input_msg(1, 0.0, pose=pose)["pose"]),
         "image_spec": list(image),
+        "guidance": list(guidance),
     }
 
 
 def test_builders_write_documented_key_order():
     source = (ADDON / "protocol.gd").read_text()
     orders = python_key_orders()
-    assert set(orders) >= {"hello", "input", "credit", "reset", "ping", "bye"}
+    assert set(orders) >= {"hello", "input", "credit", "reset", "ping", "bye", "guidance"}
+    assert orders["input"][-1] == "guidance" and orders["guidance"][-1] == "ids"
     for name, keys in orders.items():
         assert gd_keys(gd_function(source, name)) == keys, f"protocol.gd {name}() key order"
 
@@ -237,6 +246,10 @@ def test_constants_agree_with_python():
     assert f"const MAX_PROMPT_BYTES := {p.MAX_PROMPT_BYTES}\n" in source
     formats = re.search(r"^const FORMATS := \[(.*?)\]", source, flags=re.M).group(1)
     assert tuple(json.loads(f"[{formats}]")) == p.FORMATS
+    buffers = re.search(r"^const GUIDANCE_BUFFERS := \[(.*?)\]", source, flags=re.M).group(1)
+    assert tuple(json.loads(f"[{buffers}]")) == p.GUIDANCE_BUFFERS
+    depth_formats = re.search(r"^const DEPTH_FORMATS := \[(.*?)\]", source, flags=re.M).group(1)
+    assert tuple(json.loads(f"[{depth_formats}]")) == tuple(p.DEPTH_FORMATS)
     view = (ADDON / "world_model_view.gd").read_text()
     exported = re.search(r"@export_enum\((.*?)\) var format", view).group(1)
     assert tuple(json.loads(f"[{exported}]")) == p.FORMATS
@@ -247,6 +260,27 @@ def test_constants_agree_with_python():
     E = p.ErrorCode
     assert codes == {"FATAL_CODES": {E.UNAUTHORIZED, E.VERSION}, "RETRY_CODES": {E.UNAVAILABLE},
                      "NEW_SESSION_CODES": {E.EXPIRED, E.NO_SESSION}}
+
+
+def test_guidance_toggle_and_shader():
+    from bridge.protocol import messages as p
+
+    view = (ADDON / "world_model_view.gd").read_text()
+    exported = re.findall(r"^@export\w*(?:\(.*?\))? var (\w*guidance\w*)", view, flags=re.M)
+    assert exported == ["send_guidance"], f"guidance should be one exported toggle, found {exported}"
+    assert re.search(r"^@export var send_guidance := false:$", view, flags=re.M)
+    depth_format = re.search(r'^var guidance_depth_format := "(\w+)"', view, flags=re.M).group(1)
+    assert depth_format in p.DEPTH_FORMATS
+    assert 'preload("guidance_capture.gd")' in view
+    capture = (ADDON / "guidance_capture.gd").read_text()
+    shader = re.search(r'^const GEOMETRY_SHADER := """(.*?)"""', capture, flags=re.M | re.S).group(1)
+    assert shader.startswith("shader_type spatial;\nrender_mode unshaded,")
+    # R: the distance along the ray (VERTEX is in view space); G, B: the id's bytes as buffers_map reads them
+    assert "ALBEDO = vec3(length(VERTEX), (low + 0.25) / 255.0, (high + 0.25) / 255.0);" in shader
+    assert "Image.FORMAT_RGBAH" in capture and "convert(Image.FORMAT_RG8)" in capture
+    assert "view.use_hdr_2d = hdr" in capture and "_make_view(true," in capture
+    # the readback never blocks where Godot can do it asynchronously
+    assert '"texture_get_data_async"' in capture and '"call_on_render_thread"' in capture
 
 
 def sync() -> None:

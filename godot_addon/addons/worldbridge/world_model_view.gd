@@ -11,6 +11,9 @@ extends TextureRect
 ## Input: move = Input.get_vector(wb_left, wb_right, wb_back, wb_forward); look = mouse motion
 ## while the mouse is captured, in degrees (mouse_sensitivity per pixel), summed between inputs;
 ## buttons bit 0 = wb_run. Missing wb_* actions are added at runtime with W/S/A/D/Shift.
+##
+## Guidance (protocol 1.3): with send_guidance on, a world whose welcome offers guidance gets the
+## camera's cheap buffers (flat colour, ray depth, ids) with each input; see guidance_capture.gd.
 
 signal connected(welcome: Dictionary)
 signal frame_received(header: Dictionary)
@@ -20,6 +23,7 @@ signal disconnected(reason: String)
 signal recorded(done: Dictionary)
 
 const Client := preload("worldbridge_client.gd")
+const GuidanceCapture := preload("guidance_capture.gd")
 const Protocol := preload("protocol.gd")
 
 const ACTION_FORWARD := "wb_forward"
@@ -35,6 +39,8 @@ const DEFAULT_KEYS := {
 	ACTION_RUN: KEY_SHIFT,
 }
 const BUTTON_RUN := 1
+## An input uses the pose of the newest guidance capture while it is at most this old.
+const GUIDANCE_POSE_MAX_AGE_MS := 500
 
 ## Daemon address, tcp://HOST:PORT.
 @export var address := "tcp://127.0.0.1:5557"
@@ -65,12 +71,33 @@ const BUTTON_RUN := 1
 @export var record := false
 ## A wish for the recording's folder name; the daemon keeps [A-Za-z0-9_-] and may add -2, -3.
 @export var record_name := "level"
+## Protocol 1.3: for worlds whose welcome lists "guidance", render this camera's guidance buffers
+## (the ones the world reads: flat unlit colour per material, distance along each pixel's ray in
+## world units, a uint16 id per mesh) in SubViewports of their own, read them back without
+## stalling (Godot 4.4+; one frame late with a stall before), and send each with the pose it was
+## rendered from. Needs camera_path; depth and ids need the Forward+ renderer. Inputs then carry
+## the newest capture's pose (a readback, about 2 frames, behind the camera). guidance_scale,
+## guidance_depth_format and guidance_sky_colour tune it from code.
+@export var send_guidance := false:
+	set(value):
+		send_guidance = value
+		if client != null and value and client.is_running():
+			_start_guidance(client.welcome)
+		elif not value:
+			_stop_guidance()
 
 ## Frames received per second.
 var fps := 0.0
 ## Input-to-frame latency of the newest frame, in ms, on this client's clock.
 var latency_ms := 0.0
 var client: Client
+## Guidance (send_guidance): buffers of width / s x height / s for the smallest scale s the world
+## lists that is at least this and whose buffers fit max_message_bytes.
+var guidance_scale := 1
+## "f16" (what the GPU renders; half the bytes) or "f32".
+var guidance_depth_format := "f16"
+## Flat colour where the camera sees no surface (the maze's sky colour).
+var guidance_sky_colour := Color8(120, 180, 240)
 
 var _image: Image
 var _image_texture: ImageTexture
@@ -82,6 +109,7 @@ var _pending_header := {}
 var _pending_pixels := PackedByteArray()
 var _fps_frames := 0
 var _fps_elapsed := 0.0
+var _guidance: GuidanceCapture
 
 
 func _init() -> void:
@@ -115,6 +143,7 @@ func _enter_tree() -> void:
 
 
 func _exit_tree() -> void:
+	_stop_guidance()
 	if client != null:
 		client.stop()
 
@@ -125,6 +154,8 @@ func _process(delta: float) -> void:
 		_show(_pending_header, _pending_pixels)
 		_pending_header = {}
 		_pending_pixels = PackedByteArray()
+	if _guidance != null and _guidance.is_capturing():
+		_guidance.capture()
 	var period := 1.0 / send_rate_hz
 	_send_elapsed += delta
 	if _send_elapsed >= period:
@@ -188,7 +219,18 @@ func _send_input() -> void:
 		pose = Protocol.pose_from_transform(camera.global_transform)
 		fov_deg = clampf(camera.fov, 1.0, 170.0)
 	var image: Image = _recorded_image(camera) if record and client.recording else null
-	client.send_input(move, _look, buttons, pose, fov_deg, image)
+	var guidance := {}
+	# A recorded frame is of the camera now: such an input keeps that pose and has no guidance.
+	if image == null and _guidance != null and _guidance.is_capturing():
+		var captured := _guidance.take()
+		if not captured.is_empty():
+			guidance = captured["guidance"]
+		# guidance and pose of one camera go together; between captures the pose stays with the
+		# newest one, so the world never renders a pose ahead of the guidance it holds
+		if _guidance.pose != null and _guidance.pose_age_ms() <= GUIDANCE_POSE_MAX_AGE_MS:
+			pose = _guidance.pose
+			fov_deg = _guidance.fov_deg
+	client.send_input(move, _look, buttons, pose, fov_deg, image, guidance)
 	_look = Vector2.ZERO
 
 
@@ -204,6 +246,67 @@ func _recorded_image(camera: Camera3D) -> Image:
 	if image.get_size() != size:
 		image.resize(size.x, size.y, Image.INTERPOLATE_BILINEAR)
 	return image
+
+
+## Starts capturing guidance for this session, when send_guidance is on and the world takes it.
+func _start_guidance(welcome: Dictionary) -> void:
+	_stop_guidance()
+	if not send_guidance or not is_inside_tree():
+		return
+	var offer := Protocol.guidance_offer(welcome)
+	var camera := _camera()
+	var why := ""
+	if offer.is_empty():
+		why = "the world %s takes no guidance" % welcome.get("world", "")
+	elif offer["buffers"].is_empty():
+		why = "the world reads no guidance buffer"
+	elif camera == null:
+		why = "send_guidance needs camera_path"
+	else:
+		why = GuidanceCapture.unsupported_reason(offer["buffers"])
+	var buffer_size := Vector2i.ZERO if why != "" else _guidance_size(offer, welcome)
+	if why == "" and buffer_size == Vector2i.ZERO:
+		why = "no guidance size of the world fits max_message_bytes"
+	if why != "":
+		push_warning("WorldBridge: no guidance sent: " + why)
+		return
+	if _guidance == null:
+		_guidance = GuidanceCapture.new()
+		_guidance.name = "GuidanceCapture"
+		add_child(_guidance)
+	_guidance.sky_colour = guidance_sky_colour
+	_guidance.start(camera, buffer_size, offer["buffers"], guidance_depth_format)
+
+
+func _stop_guidance() -> void:
+	if _guidance != null:
+		_guidance.stop()
+
+
+## The size guidance goes at: of the offer's scales, the smallest at least guidance_scale (else the
+## largest) whose buffers fit the daemon's max_message_bytes; ZERO when none does.
+func _guidance_size(offer: Dictionary, welcome: Dictionary) -> Vector2i:
+	var scales: Array = offer["scales"].duplicate()
+	scales.sort()
+	var wanted := scales.filter(func(s: int) -> bool: return s >= guidance_scale)
+	if wanted.is_empty() and not scales.is_empty():
+		wanted = [scales[-1]]
+	var per_pixel := 0
+	for buffer in offer["buffers"]:
+		if buffer == "colour":
+			per_pixel += 3
+		elif buffer == "depth":
+			per_pixel += 2 if guidance_depth_format == "f16" else 4
+		else:
+			per_pixel += 2
+	var limits: Dictionary = welcome.get("limits", {})
+	var max_bytes := int(limits.get("max_message_bytes", 4 << 20))
+	for s in wanted:
+		var one := {"width": offer["width"], "height": offer["height"], "scales": [s]}
+		for candidate in Protocol.guidance_sizes(one):
+			if candidate.x * candidate.y * per_pixel + 1024 <= max_bytes:
+				return candidate
+	return Vector2i.ZERO
 
 
 func _camera() -> Camera3D:
@@ -252,6 +355,7 @@ func _ensure_actions() -> void:
 
 
 func _on_client_connected(welcome: Dictionary) -> void:
+	_start_guidance(welcome)
 	if record and "record" in welcome.get("capabilities", []):
 		client.start_recording(record_name)
 	elif record:
@@ -275,4 +379,5 @@ func _on_client_message(msg: Dictionary) -> void:
 
 
 func _on_client_disconnected(reason: String) -> void:
+	_stop_guidance()
 	disconnected.emit(reason)

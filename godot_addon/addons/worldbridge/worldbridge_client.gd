@@ -135,28 +135,41 @@ func poll() -> void:
 ## Sends one input; returns its seq, or -1 when there is no session. While recording, image (an
 ## Image at the welcome's size) is the frame this game rendered from pose: it goes along as rgb8,
 ## top row first, unless the socket is behind (then the input goes without it; its look is kept).
+## guidance (protocol 1.3): a Protocol.guidance() map of the camera pose places, for worlds whose
+## guidance_offer() is not empty; it is left out too while the socket is behind (the daemon holds
+## the last one it got).
 func send_input(
 	move: Vector2,
 	look: Vector2,
 	buttons: int,
 	pose: Variant = null,
 	fov_deg: Variant = null,
-	image: Image = null
+	image: Image = null,
+	guidance := {}
 ) -> int:
 	if state != State.RUNNING:
 		return -1
 	_seq += 1
 	var spec: Variant = null
 	var pixels: Variant = null
-	if image != null and recording and pose != null and _tx.size() < MAX_UNSENT_BEFORE_IMAGE:
+	var behind := _tx.size() >= MAX_UNSENT_BEFORE_IMAGE
+	if image != null and recording and pose != null and not behind:
 		var rgb := image
 		if rgb.get_format() != Image.FORMAT_RGB8:
 			rgb = image.duplicate()
 			rgb.convert(Image.FORMAT_RGB8)
 		spec = Protocol.image_spec(rgb.get_width(), rgb.get_height(), "rgb8")
 		pixels = rgb.get_data()
-	_send(Protocol.input(_seq, clock(), move, look, buttons, pose, fov_deg, spec), pixels)
+	var guidance_map: Variant = null if guidance.is_empty() or behind else guidance
+	var msg := Protocol.input(_seq, clock(), move, look, buttons, pose, fov_deg, spec, guidance_map)
+	_send(msg, pixels)
 	return _seq
+
+
+## Protocol 1.3: what the world takes as guidance ({"buffers", "width", "height", "scales"}, see
+## Protocol.guidance_offer), or {} when it takes none (or there is no session).
+func guidance_offer() -> Dictionary:
+	return Protocol.guidance_offer(welcome)
 
 
 ## Asks the daemon to record this session (it answers record_ok through message_received; the

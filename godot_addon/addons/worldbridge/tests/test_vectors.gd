@@ -5,8 +5,10 @@ extends SceneTree
 ##
 ##     godot --headless --path godot_addon -s res://addons/worldbridge/tests/test_vectors.gd
 ##
+## It also checks how guidance_capture.gd turns readback images into guidance buffers.
 ## Prints a line for each failed check, then "N passed, M failed"; exits 1 when a check failed.
 
+const GuidanceCapture := preload("../guidance_capture.gd")
 const Msgpack := preload("../msgpack.gd")
 const Protocol := preload("../protocol.gd")
 const Zmtp := preload("../zmtp.gd")
@@ -18,6 +20,7 @@ const MESSAGE_VECTORS := [
 	"input.msgpack",
 	"input_pose.msgpack",
 	"input_image.msgpack",
+	"input_guidance.msgpack",
 	"record_start.msgpack",
 	"record_stop.msgpack",
 	"credit.msgpack",
@@ -27,6 +30,7 @@ const MESSAGE_VECTORS := [
 	"ping.msgpack",
 	"bye.msgpack",
 	"welcome.msgpack",
+	"welcome_guidance.msgpack",
 	"frame.msgpack",
 	"reset_ok.msgpack",
 	"record_ok.msgpack",
@@ -36,6 +40,7 @@ const MESSAGE_VECTORS := [
 	"error.msgpack",
 	"error_record.msgpack",
 	"error_prompt.msgpack",
+	"error_guidance.msgpack",
 ]
 ## hello_prompt's prompt (1.2): non-ASCII, 64 bytes of UTF-8 (a str8).
 const PROMPT := "A sunlit café terrace in Lyon, €3 espresso, a dog asleep 🐕"
@@ -51,6 +56,7 @@ func _initialize() -> void:
 	_test_message_round_trips()
 	_test_decoded_fields()
 	_test_values()
+	_test_guidance()
 	_test_zmtp_builders()
 	_test_zmtp_parsing()
 	print("%d passed, %d failed" % [_passed, _failed])
@@ -127,6 +133,10 @@ func _test_builders() -> void:
 	)
 	_expect_bytes("input with image", Msgpack.encode(input_image), "input_image.msgpack")
 	_expect_bytes("input image pixels", _ramp(24), "input_image.payload.bin")
+	var input_guidance: Dictionary = Protocol.input(
+		9, 12.75, Vector2(0.0, 1.0), Vector2.ZERO, 0, pose, 60, null, _guidance_map()
+	)
+	_expect_bytes("input with guidance", Msgpack.encode(input_guidance), "input_guidance.msgpack")
 	var record_start: Dictionary = Protocol.record_start("level_1")
 	_expect_bytes("record_start", Msgpack.encode(record_start), "record_start.msgpack")
 	_expect_bytes("record_stop", Msgpack.encode(Protocol.record_stop()), "record_stop.msgpack")
@@ -188,6 +198,109 @@ func _test_decoded_fields() -> void:
 	_check("hello_prompt bytes", PROMPT.to_utf8_buffer().size() == 64)
 	var reset_ok: Dictionary = _decode("reset_ok.msgpack")
 	_check("reset_ok", _same(reset_ok, {"type": "reset_ok", "episode": 2, "seed": 42}))
+
+
+## input_guidance's map (1.3), built as tests/vectors/generate.py builds it: a 4x2 guidance whose
+## top-down values are flat colours 0, 10, ..., 230, depths with both kinds of "no surface" (+inf,
+## 0) and ids up to 65535, sent bottom_up with f16 depth.
+func _guidance_map() -> Dictionary:
+	var colour := PackedByteArray()
+	for i in 24:
+		colour.append(i * 10)
+	var depth := PackedFloat32Array([0.5, 1.0, 2.5, INF, 4.0, 8.0, 0.0, 1.25])
+	var ids := PackedInt32Array([1, 2, 3, 65535, 0, 256, 7, 8])
+	return Protocol.guidance(
+		4,
+		2,
+		Protocol.flip_rows(colour, 4, 2, 3),
+		Protocol.flip_rows(Protocol.depth_bytes(depth, "f16"), 4, 2, 2),
+		Protocol.flip_rows(Protocol.ids_bytes(ids), 4, 2, 2),
+		"f16",
+		"bottom_up"
+	)
+
+
+## Guidance (1.3): the welcome's offer, the refusal, the buffer encodings and the conversion of
+## readback images (guidance_capture.gd) into buffers.
+func _test_guidance() -> void:
+	var guided: Dictionary = _decode("welcome_guidance.msgpack")
+	var offer := Protocol.guidance_offer(guided)
+	var want_offer := {
+		"buffers": ["colour", "depth"], "width": 128, "height": 128, "scales": [1, 2, 4]
+	}
+	_check("welcome_guidance offer", _same(offer, want_offer))
+	_check("welcome_guidance capability", "guidance" in guided.get("capabilities", []))
+	_check("welcome_guidance minor", _same(guided.get("minor"), Protocol.MINOR))
+	var sizes := Protocol.guidance_sizes(offer)
+	var want_sizes := [Vector2i(128, 128), Vector2i(64, 64), Vector2i(32, 32)]
+	_check("welcome_guidance sizes", _same(sizes, want_sizes))
+	var odd := {"width": 100, "height": 75, "scales": [1, 3, 200]}
+	_check("guidance sizes round down", _same(Protocol.guidance_sizes(odd), [
+		Vector2i(100, 75), Vector2i(33, 25)
+	]))
+	var unguided := Protocol.guidance_offer(_decode("welcome.msgpack"))
+	_check("no offer without the capability", unguided.is_empty())
+	var error: Dictionary = _decode("error_guidance.msgpack")
+	_check("error_guidance code", _same(error.get("code"), 422))
+	_check("error_guidance name", _same(error.get("name"), "bad_field"))
+	_check("error_guidance ref", _same(error.get("ref"), "input"))
+	var message := str(error.get("message", ""))
+	_check("error_guidance names the field", message.begins_with('"guidance.depth"'))
+	var sent: Dictionary = _decode("input_guidance.msgpack")
+	var map: Dictionary = sent.get("guidance", {})
+	var keys := ["width", "height", "row_order", "colour", "depth", "depth_format", "ids"]
+	_check("input_guidance key order", _same(map.keys(), keys))
+	_check("guidance is the input's last key", sent.keys()[-1] == "guidance")
+	var top_down: PackedByteArray = Protocol.flip_rows(map.get("depth", PackedByteArray()), 4, 2, 2)
+	_check("input_guidance depth +inf", top_down.size() == 16 and top_down.decode_half(6) == INF)
+	_check("input_guidance depth 2.5", top_down.size() == 16 and top_down.decode_half(4) == 2.5)
+	var one := PackedFloat32Array([1.0])
+	_check("f32 depth bytes", Protocol.depth_bytes(one) == PackedByteArray([0, 0, 0x80, 0x3f]))
+	_check("f16 depth bytes", Protocol.depth_bytes(one, "f16") == PackedByteArray([0, 0x3c]))
+	var id_bytes := Protocol.ids_bytes(PackedInt32Array([258, 65535]))
+	_check("ids bytes", id_bytes == PackedByteArray([2, 1, 0xff, 0xff]))
+	_test_guidance_readback()
+
+
+## A 2x1 readback as the viewports give it: pixel 0 a surface (colour, depth 2.5, id 258 as the
+## shader writes it), pixel 1 the background (sky colour; depth 0 and id 0).
+func _test_guidance_readback() -> void:
+	var colour := Image.create_from_data(
+		2, 1, false, Image.FORMAT_RGBA8, PackedByteArray([10, 20, 30, 255, 120, 180, 240, 255])
+	)
+	var raw := PackedByteArray()
+	raw.resize(16)
+	raw.fill(0)
+	raw.encode_half(0, 2.5)
+	raw.encode_half(2, (2 + 0.25) / 255.0)  # low byte of 258
+	raw.encode_half(4, (1 + 0.25) / 255.0)  # high byte
+	raw.encode_half(6, 1.0)
+	raw.encode_half(14, 1.0)
+	var geometry := Image.create_from_data(2, 1, false, Image.FORMAT_RGBAH, raw)
+	var wanted := ["colour", "depth", "ids"]
+	var map := GuidanceCapture.buffers_map(colour, geometry, wanted, "f16")
+	var keys := ["width", "height", "row_order", "colour", "depth", "depth_format", "ids"]
+	_check("readback map keys", _same(map.keys(), keys))
+	_check("readback size", _same([map.get("width"), map.get("height")], [2, 1]))
+	var rgb := PackedByteArray([10, 20, 30, 120, 180, 240])
+	_check("readback colour", map.get("colour") == rgb)
+	var half := PackedByteArray([0, 0, 0, 0])
+	half.encode_half(0, 2.5)
+	_check("readback depth f16", map.get("depth") == half)
+	_check("readback ids", map.get("ids") == PackedByteArray([2, 1, 0, 0]))
+	var geometry32 := Image.create_from_data(2, 1, false, Image.FORMAT_RGBAH, raw)
+	var map32 := GuidanceCapture.buffers_map(null, geometry32, ["depth"], "f32")
+	var single := PackedByteArray([0, 0, 0, 0, 0, 0, 0, 0])
+	single.encode_float(0, 2.5)
+	_check("readback depth f32", map32.get("depth") == single and map32.get("depth_format") == "f32")
+	var opaque := Image.create_from_data(2, 1, false, Image.FORMAT_RGBAH, raw)
+	opaque.convert(Image.FORMAT_RGBH)  # what get_image gives for an opaque HDR viewport
+	var map_rgbh := GuidanceCapture.buffers_map(null, opaque, ["depth", "ids"], "f16")
+	_check("readback from RGBH depth", map_rgbh.get("depth") == half)
+	_check("readback from RGBH ids", map_rgbh.get("ids") == PackedByteArray([2, 1, 0, 0]))
+	var rgba8 := Image.create_from_data(2, 1, false, Image.FORMAT_RGBA8, raw.slice(0, 8))
+	var refused := GuidanceCapture.buffers_map(null, rgba8, ["depth"])
+	_check("an 8-bit geometry image is refused", refused.is_empty())
 
 
 ## msgpack_values.msgpack: every integer boundary, float, str, bin and container width.
