@@ -40,3 +40,29 @@ def checked_pose(pose: np.ndarray) -> np.ndarray:
     if m.shape != (4, 4) or not np.isfinite(m).all():
         raise ValueError(f"a pose must be a finite (4, 4) camera-to-world, got shape {m.shape}")
     return m
+
+
+# Points of a camera's view that frustum_overlap projects into other cameras: a 6x6 grid of directions across the
+# image at three distances (world units), so near and far overlap both count.
+_OVERLAP_GRID = 6
+_OVERLAP_DEPTHS = (1.0, 2.5, 5.0)
+
+
+def frustum_overlap(query: np.ndarray, others: np.ndarray, fov_deg: float, aspect: float = 1.0) -> np.ndarray:
+    """How much of what camera `query` (4, 4) sees, camera by camera of `others` (E, 4, 4) also sees: the share
+    of sample points of the query's view (a grid of its pixels at a few distances, module constants) that land
+    in front of each other camera and inside its image. (E,) float in [0, 1]; walls are ignored, so it is an
+    upper bound that ranks views by how they overlap (WorldMem / Context-as-Memory retrieve by such a score)."""
+    t = math.tan(math.radians(fov_deg) / 2)
+    s = (np.arange(_OVERLAP_GRID) + 0.5) / _OVERLAP_GRID * 2 - 1  # (-1, 1) across the image
+    u, v = np.meshgrid(s * t * aspect, s * t, indexing="xy")
+    dirs = np.stack([u.ravel(), v.ravel(), np.ones(u.size)], 1)  # (P, 3) camera space, z forward
+    pts = np.concatenate([dirs * d for d in _OVERLAP_DEPTHS])  # (Q, 3)
+    world = pts @ query[:3, :3].T + query[:3, 3]  # (Q, 3)
+    rot, origin = others[:, :3, :3], others[:, :3, 3]  # (E, 3, 3), (E, 3)
+    local = np.einsum("eji,eqj->eqi", rot, world[None] - origin[:, None])  # (E, Q, 3): R^T (p - o)
+    z = local[..., 2]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        x, y = local[..., 0] / (z * t * aspect), local[..., 1] / (z * t)
+    inside = (z > 0.1) & (np.abs(x) <= 1) & (np.abs(y) <= 1)
+    return inside.mean(1)

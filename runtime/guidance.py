@@ -58,8 +58,8 @@ def features(g: Guidance | None, width: int, height: int) -> np.ndarray:
     gives all zeros (no guidance) for one view."""
     if g is None or g.colour is None or g.depth is None:
         return np.zeros((FEATURES, height, width), np.float32)
-    colour = _resize(np.asarray(g.colour, np.uint8), width, height, 3)  # (..., H, W, 3)
-    depth = _resize(np.asarray(g.depth, np.float32), width, height, 2)  # (..., H, W)
+    colour = resize(np.asarray(g.colour, np.uint8), width, height, 3)  # (..., H, W, 3)
+    depth = resize(np.asarray(g.depth, np.float32), width, height, 2)  # (..., H, W)
     out = np.empty(depth.shape[:-2] + (FEATURES, height, width), np.float32)
     out[..., :3, :, :] = np.moveaxis(colour, -1, -3) / 127.5 - 1.0
     out[..., 3, :, :] = nearness(depth) * 2.0 - 1.0
@@ -67,9 +67,10 @@ def features(g: Guidance | None, width: int, height: int) -> np.ndarray:
     return out
 
 
-def _resize(buf: np.ndarray, width: int, height: int, axis: int) -> np.ndarray:
-    """Nearest-neighbour resize of a buffer whose rows and columns are the axes -axis and -axis + 1: ids and
-    depth must not be blended across edges, and the sizes the protocol allows are integer fractions."""
+def resize(buf: np.ndarray, width: int, height: int, axis: int) -> np.ndarray:
+    """Nearest-neighbour resize of a buffer whose rows and columns are the axes -axis and -axis + 1 (colour: 3,
+    depth and ids: 2): ids and depth must not be blended across edges, and the sizes the protocol allows are
+    integer fractions (each pixel is repeated). Shared by the model's features and the daemon's recorder."""
     h, w = buf.shape[-axis], buf.shape[-axis + 1]
     if (h, w) == (height, width):
         return buf

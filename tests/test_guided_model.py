@@ -122,7 +122,7 @@ def test_guided_model_reads_guidance_of_a_fraction_of_its_size(tmp_path: Path) -
     assert not np.array_equal(out["full"], out["none"]) and not np.array_equal(out["half"], out["none"])
     world.reset(0, 7, 32, 32)
     assert np.array_equal(world.step({0: Action()})[0].pixels, out["none"])  # deterministic per seed
-    with pytest.raises(ValueError, match="guided model"):
+    with pytest.raises(ValueError, match="has guidance or memory"):
         NeuralWorld(path, backend="onnx", export_dir=tmp_path / "onnx")
 
 

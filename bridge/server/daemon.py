@@ -35,7 +35,7 @@ from bridge.protocol import guidance, images, poses
 from bridge.protocol import messages as protocol
 from bridge.protocol.messages import ErrorCode, Limits, ProtocolError
 from bridge.server.recorder import RecordConfig, Recorder
-from bridge.server.session import PendingReset, Session
+from bridge.server.session import PendingReset, SentGuidance, Session
 from runtime.guidance import Guidance
 from runtime.world import Action, EpisodesLost, Frame, World
 
@@ -271,26 +271,30 @@ class Daemon:
         return guidance.offer(self.world.guidance_buffers, width, height, self.world.guidance_scales)
 
     @staticmethod
-    def _guidance(session: Session, msg: dict[str, Any]) -> Guidance | None:
+    def _guidance(session: Session, msg: dict[str, Any]) -> tuple[Guidance | None, SentGuidance | None]:
         """An input's guidance, checked against what the session's world takes (ProtocolError 422 before any of
-        the input is applied). None when it carries none, or its world ignores guidance (checked all the same)."""
+        the input is applied): (what the world reads, None when it carries none or its world ignores guidance;
+        everything it carries, for the recorder, None when it carries none)."""
         if msg["guidance"] is None:
-            return None
+            return None, None
         offer = session.guidance_offer
         buffers = guidance.decode(msg["guidance"], offer)  # a few copies of at most a frame's size: cheap
+        sent = SentGuidance(buffers, msg["guidance"]["depth_format"])
         if offer is None:
-            return None
-        read = set(offer["buffers"])  # a buffer the world does not read is checked and dropped
+            return None, sent
+        read = set(offer["buffers"])  # a buffer the world does not read is checked and dropped (not recorded)
         return Guidance(colour=buffers.colour if "colour" in read else None,
-                        depth=buffers.depth if "depth" in read else None, ids=buffers.ids if "ids" in read else None)
+                        depth=buffers.depth if "depth" in read else None,
+                        ids=buffers.ids if "ids" in read else None), sent
 
     def _on_session_message(self, session: Session, msg: dict[str, Any], payload: bytes | None) -> dict | None:
         """Handle a validated message of a handshaken session (lock held). Returns a direct reply or None."""
         kind = msg["type"]
         if kind == "input":
-            held = self._guidance(session, msg)  # first: a refused guidance refuses the whole input
-            notice = self._record_input(session, msg, payload)
-            session.apply_input(msg, held)
+            held, sent = self._guidance(session, msg)  # first: a refused guidance refuses the whole input
+            notice = self._record_input(session, msg, payload, sent)
+            # the whole guidance is held only where a recording may store it (held per session until a reset)
+            session.apply_input(msg, held, sent if self._recorder is not None else None)
             if notice is not None:
                 return notice
         elif kind == "credit":
@@ -302,6 +306,7 @@ class Daemon:
             session.prompt = msg["prompt"] or session.prompt  # 1.2: a reset without one keeps the session's
             session.pose = None  # a new episode starts from its start pose, not the last engine pose
             session.guidance = None  # 1.3: nor from the old episode's guidance, until new guidance comes
+            session.sent_guidance = None  # nor does a recording store it with the new episode's images
         elif kind == "ping":
             return protocol.pong(msg["t"], time.time())
         elif kind in ("record_start", "record_stop"):
@@ -317,10 +322,12 @@ class Daemon:
             return protocol.bye()
         return None
 
-    def _record_input(self, session: Session, msg: dict[str, Any], payload: bytes | None) -> dict | None:
-        """Hand an input to the recorder (cheap: it only queues); refuses images when nothing records."""
+    def _record_input(self, session: Session, msg: dict[str, Any], payload: bytes | None,
+                      sent: SentGuidance | None) -> dict | None:
+        """Hand an input to the recorder (cheap: it only queues), with its own guidance (`sent`; the recorder
+        falls back to the session's held one); refuses images when nothing records."""
         if self._recorder is not None:
-            return self._recorder.add(session, msg, payload)
+            return self._recorder.add(session, msg, payload, sent)
         if msg["image"] is not None:
             raise ProtocolError(ErrorCode.RECORD_DISABLED, "this daemon does not record; an input carries no "
                                 "image here", "input")

@@ -5,6 +5,14 @@ of the dataset: the image, that input's controller state, its camera pose and fi
 every path itself: a recording is the directory <record dir>/<sanitized name>[-N], never anything the client
 spells out.
 
+Guidance (1.3) is recorded too, so a guided model can be fine-tuned on the engine's own buffers and frames. The
+rule (docs/protocol.md 4a): a recording stores guidance when its session's world takes guidance, or else when
+guidance is in force (the input's own, or the session's held one) for its first recorded image. Every image of
+such a recording then needs guidance with depth in force, or the whole input is refused (422 naming the field),
+exactly like an image without its pose: every file of a dataset has the same arrays (training stacks them), and
+a gap is the engine's mistake, told at once, not a silently weaker recording. Buffers the engine left out are
+stored as zeros (colour black, id 0); buffers of a fraction of the size are repeated up (nearest neighbour).
+
 Work is split so that nothing slow runs where it could stall other sessions:
 - the socket thread only validates, reserves budget and queues the received bytes (no decoding, no I/O beyond
   creating the recording's directory);
@@ -28,14 +36,18 @@ import zmq
 
 from bridge.protocol import images, poses
 from bridge.protocol import messages as protocol
+from bridge.protocol.guidance import GuidanceBuffers
 from bridge.protocol.messages import ErrorCode, ProtocolError
-from bridge.server.session import Session
+from bridge.server.session import SentGuidance, Session
 from runtime.data.dataset import DatasetWriter
+from runtime.guidance import resize
 
 log = logging.getLogger("worldbridge.recorder")
 
 MAX_NAME = 64
 ROW_BYTES = 64  # what one row's inputs, pose and fov take besides its pixels, for the byte budget
+DEPTH_DTYPES = {"f32": "float32", "f16": "float16"}  # wire depth_format -> the stored array's dtype
+GUIDANCE_PIXEL_BYTES = 3 + 2  # stored colour (rgb8) and ids (uint16) per pixel, besides depth's 2 or 4
 
 
 def sanitize(name: str) -> str:
@@ -62,6 +74,9 @@ class _Row:
     pose: np.ndarray  # (4, 4) canonical camera-to-world
     fov_deg: float
     t: float
+    guidance: GuidanceBuffers | None = None  # in a recording that stores guidance: what was in force
+    depth_dtype: str = ""  # the recording's stored depth dtype, with `guidance`
+    pending: int = 0  # bytes counted in Recorder._pending for this row
 
 
 @dataclass
@@ -74,6 +89,8 @@ class _Recording:
     width: int
     height: int
     frames: int = 0  # images accepted
+    guided: bool | None = None  # stores guidance; None: decided by the first recorded image
+    depth_dtype: str = ""  # float16 / float32: the first recorded guidance's depth_format decides
     look: tuple[float, float] = (0.0, 0.0)  # look of inputs since the last recorded image
     reported: set[int] = field(default_factory=set)  # error codes already sent (once each, not per frame)
     # writer thread
@@ -121,16 +138,20 @@ class Recorder:
         if path.resolve().parent != self.root:  # cannot happen with a sanitized name; refuse if it ever does
             raise ProtocolError(ErrorCode.RECORD_STATE, "recording path escapes the directory", "record_start")
         rec = _Recording(name, path, s.identity, s.sid, s.width, s.height)
+        if s.guidance_offer is not None:  # a guided world's recording stores guidance from its first image on
+            rec.guided = True
         self._active[s.identity] = rec
         self._queue.put(("open", rec, f"{s.engine}:{name}"))
         log.info("session %s records into %s", s.sid, path)
         remaining = max(0, self.config.max_bytes - self.used)
         return protocol.record_ok(name, s.width, s.height, self.config.max_frames, remaining)
 
-    def add(self, s: Session, msg: dict[str, Any], payload: bytes | None) -> dict[str, Any] | None:
-        """An input of session `s`, before it is applied. Raises ProtocolError when its image cannot be taken
-        (the whole input is refused); returns an error to send when the image is dropped but the input stands
-        (limits reached, writer behind); None otherwise."""
+    def add(self, s: Session, msg: dict[str, Any], payload: bytes | None,
+            sent: SentGuidance | None = None) -> dict[str, Any] | None:
+        """An input of session `s`, before it is applied; `sent`: its own guidance (else the session's held one
+        is in force). Raises ProtocolError when its image cannot be taken (the whole input is refused); returns
+        an error to send when the image is dropped but the input stands (limits reached, writer behind); None
+        otherwise."""
         rec = self._active.get(s.identity)
         image = msg["image"]
         if image is None:
@@ -148,31 +169,62 @@ class Recorder:
                                 f"session records {rec.width}x{rec.height} (the welcome's size)", "input")
         if image["format"] == "jpeg":
             images.check_jpeg(image, payload)
+        force = sent if sent is not None else s.sent_guidance  # the guidance in force for this image
+        guided = rec.guided if rec.guided is not None else force is not None
+        if guided:
+            self._check_guidance(rec, force)
+        depth_dtype = (rec.depth_dtype or DEPTH_DTYPES[force.depth_format]) if guided else ""
         look = (rec.look[0] + msg["look"][0], rec.look[1] + msg["look"][1])
-        cost = rec.width * rec.height * 3 + ROW_BYTES
+        pixels = rec.width * rec.height
+        cost = pixels * 3 + ROW_BYTES  # what the files hold of this row, uncompressed
+        if guided:
+            cost += pixels * (GUIDANCE_PIXEL_BYTES + np.dtype(depth_dtype).itemsize)
         if rec.frames >= self.config.max_frames or self.used + cost > self.config.max_bytes:
             rec.look = look
             return self._once(rec, ErrorCode.RECORD_FULL, (
                 f"recording {rec.name} is full ({rec.frames} frames; limits: {self.config.max_frames} frames, "
                 f"{self.config.max_bytes} bytes in the directory): later images are not recorded; "
                 "record_stop saves what was recorded"))
+        buffers = force.buffers if guided else None
+        # what the queue holds for this row: the image's bytes and the guidance's arrays (a held guidance is
+        # counted with every row that refers to it: an upper bound, never an underestimate)
+        queued = len(payload)
+        if buffers is not None:
+            queued += sum(b.nbytes for b in (buffers.colour, buffers.depth, buffers.ids) if b is not None)
         with self._pending_lock:
-            busy = self._pending + len(payload) > self.config.max_pending_bytes
+            busy = self._pending + queued > self.config.max_pending_bytes
             if not busy:
-                self._pending += len(payload)
+                self._pending += queued
         if busy:
             rec.look = look
             return self._once(rec, ErrorCode.RECORD_BUSY, "the recording writer is behind: images are dropped "
                               "until it catches up (send smaller or fewer images)")
         rec.reported.discard(ErrorCode.RECORD_BUSY)
+        if rec.guided is None or (guided and not rec.depth_dtype):  # decided by the first image recorded
+            log.info("recording %s %s guidance", rec.name, "stores" if guided else "stores no")
+        rec.guided, rec.depth_dtype = guided, depth_dtype
         rec.frames += 1
         rec.look = (0.0, 0.0)
         self.used += cost
         pose = poses.to_canonical(s.engine, msg["pose"]["p"], msg["pose"]["q"])
         fov = msg["fov_deg"] if msg["fov_deg"] is not None else (s.fov_deg or self.fov_deg)
         move = tuple(max(-1.0, min(1.0, v)) for v in msg["move"])
-        self._queue.put(("row", rec, _Row(image, payload, move, look, msg["buttons"], pose, fov, msg["t"])))
+        self._queue.put(("row", rec, _Row(image, payload, move, look, msg["buttons"], pose, fov, msg["t"],
+                                          buffers, depth_dtype, queued)))
         return None
+
+    @staticmethod
+    def _check_guidance(rec: _Recording, force: SentGuidance | None) -> None:
+        """In a recording that stores guidance, an image needs guidance with depth in force (the model's nearness
+        feature has no stand-in): else the whole input is refused, as an image without its pose is."""
+        if force is None:
+            raise ProtocolError(ErrorCode.BAD_FIELD, f'"guidance" is required: recording {rec.name} stores '
+                                "guidance (its world takes guidance, or its first image had some), so every image "
+                                "needs guidance in force; send it with the image or before it (it is held until a "
+                                "reset)", "input")
+        if force.buffers.depth is None:
+            raise ProtocolError(ErrorCode.BAD_FIELD, f'"guidance.depth" is required: recording {rec.name} stores '
+                                "guidance, which needs the depth of every image", "input")
 
     def stop(self, s: Session) -> None:
         """record_stop: the writer finishes the files, then sends record_done."""
@@ -228,7 +280,7 @@ class Recorder:
 
     def _take(self, rec: _Recording, row: _Row) -> None:
         with self._pending_lock:
-            self._pending -= len(row.payload)
+            self._pending -= row.pending
         if rec.failed:
             return
         try:
@@ -236,13 +288,39 @@ class Recorder:
         except ProtocolError as e:  # a JPEG whose header was fine but whose data is not
             log.warning("recording %s: frame skipped: %s", rec.name, e.message)
             return
-        rec.rows.append({"frames": pixels, "move": row.move, "look": row.look, "buttons": row.buttons,
-                         "poses": row.pose, "fov_deg": row.fov_deg})
+        entry = {"frames": pixels, "move": row.move, "look": row.look, "buttons": row.buttons,
+                 "poses": row.pose, "fov_deg": row.fov_deg}
+        if row.guidance is not None:
+            entry.update(self._guidance_arrays(rec, row.guidance, row.depth_dtype))
+            if "guidance" not in rec.writer.meta:
+                self._guidance_meta(rec, row.depth_dtype)
+        rec.rows.append(entry)
         rec.times.append(row.t)
         if len(rec.rows) == self.config.episode_frames:
             self._write(rec, rec.rows)
             rec.written += len(rec.rows)
             rec.prev, rec.rows = rec.rows, []
+
+    @staticmethod
+    def _guidance_arrays(rec: _Recording, g: GuidanceBuffers, depth_dtype: str) -> dict[str, np.ndarray]:
+        """One row's stored guidance at the recording's size: nearest neighbour (ids and depth must not blend
+        across edges), absent colour and ids as zeros (every file has the same arrays), depth as the recording
+        stores it (f16: finite depths beyond 65504 become +inf, no surface, as on the wire)."""
+        w, h = rec.width, rec.height
+        colour = resize(g.colour, w, h, 3) if g.colour is not None else np.zeros((h, w, 3), np.uint8)
+        ids = resize(g.ids, w, h, 2) if g.ids is not None else np.zeros((h, w), np.uint16)
+        with np.errstate(over="ignore"):
+            depth = resize(g.depth, w, h, 2).astype(depth_dtype)
+        return {"colour": colour, "depth": depth, "ids": ids}
+
+    @staticmethod
+    def _guidance_meta(rec: _Recording, depth_dtype: str) -> None:
+        """meta "guidance" (Dataset.has_guidance), before "episodes" as generated datasets have it."""
+        meta = rec.writer.meta
+        episodes = meta.pop("episodes")
+        meta["guidance"] = {"ids": "uint16", "depth": depth_dtype, "colour": "stored", "source": "engine"}
+        meta["episodes"] = episodes
+        rec.writer.save_meta()
 
     def _finish(self, rec: _Recording, reply: bool, push: zmq.Socket) -> None:
         if rec.rows and not rec.failed:

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from bridge.protocol import images, poses
+from bridge.protocol.guidance import GuidanceBuffers
 from runtime.guidance import Guidance
 from runtime.world import Action
 
@@ -29,6 +30,15 @@ class PendingReset:
     pose: np.ndarray | None = None  # (4, 4) canonical camera-to-world
     image: np.ndarray | None = None  # (H, W, 3) uint8, top row first
     reply: bool = True  # answer with reset_ok (not for the hello's first episode)
+
+
+@dataclass(frozen=True)
+class SentGuidance:
+    """1.3: an input's guidance as the engine sent it, for the recorder (docs/protocol.md 4a): every buffer, also
+    those the world does not read (a recording keeps what the engine knows), and the depth encoding it chose."""
+
+    buffers: GuidanceBuffers  # top-down arrays at the size sent
+    depth_format: str  # "f32" or "f16": what a recording stores depth as
 
 
 @dataclass
@@ -63,9 +73,12 @@ class Session:
     pose: np.ndarray | None = None
     fov_deg: float | None = None
     guidance: Guidance | None = None  # 1.3: held from the newest input that carried one until a reset
+    sent_guidance: SentGuidance | None = None  # the same, whole, for recording (daemons with --record-dir only)
 
-    def apply_input(self, msg: dict[str, Any], guidance: Guidance | None = None) -> None:
-        """Take a validated input; `guidance`: its decoded buffers (None: it carried none, the held ones stay)."""
+    def apply_input(self, msg: dict[str, Any], guidance: Guidance | None = None,
+                    sent: SentGuidance | None = None) -> None:
+        """Take a validated input; `guidance`: its decoded buffers the world reads, `sent`: all of them as sent
+        (None: it carried none, or nothing records; the held ones stay)."""
         self.input_seq, self.input_t, self.input_arrived = msg["seq"], msg["t"], time.monotonic()
         self.move = tuple(max(-1.0, min(1.0, v)) for v in msg["move"])
         self.look = (self.look[0] + msg["look"][0], self.look[1] + msg["look"][1])
@@ -76,6 +89,8 @@ class Session:
             self.fov_deg = msg["fov_deg"]
         if guidance is not None:
             self.guidance = guidance
+        if sent is not None:
+            self.sent_guidance = sent
 
     def take_action(self) -> Action:
         """The action for the next step; consumes the accumulated look deltas."""

@@ -1,4 +1,4 @@
-"""Turn a --world argument into a World: "maze", "maze:LEVEL_SEED", "default" or "guided" (the shipped models),
+"""Turn a --world argument into a World: "maze", "maze:LEVEL_SEED", "default", "guided", "memory" (shipped models),
 a checkpoint directory, or "lingbot-fast:PATH" (the released LingBot-World-Fast checkpoint; docs/lingbot.md)."""
 
 from __future__ import annotations
@@ -10,11 +10,12 @@ from runtime.world import World
 BACKENDS = ("auto", "torch", "onnx", "onnx-int8")  # what runtime.neural.open_model runs a model on
 MODELS = Path(__file__).resolve().parents[2] / "models"
 DEFAULT_MODEL = MODELS / "default"
-SHIPPED = {"default": DEFAULT_MODEL, "guided": MODELS / "guided"}  # models/<name>: the guided one renders guidance
+# models/<name>: the guided one renders from engine guidance, the memory one retrieves frames it saw
+SHIPPED = {"default": DEFAULT_MODEL, "guided": MODELS / "guided", "memory": MODELS / "memory"}
 
 
 def model_path(spec: str) -> Path:
-    """The directory a model argument names: "default" and "guided" are the shipped models, anything else a path."""
+    """The directory a model argument names: a SHIPPED name (default, guided, memory), anything else a path."""
     return SHIPPED.get(spec, Path(spec))
 
 
@@ -37,9 +38,10 @@ def default_world(guided: bool = False) -> str:
 
 
 def load_world(
-    spec: str, device: str = "cpu", steps: int | None = None, dtype: str = "auto", backend: str = "torch"
+    spec: str, device: str = "cpu", steps: int | None = None, dtype: str = "auto", backend: str = "torch",
+    memory: bool = True,
 ) -> World:
-    """device, steps, dtype, backend: for neural worlds (runtime.neural.open_model)."""
+    """device, steps, dtype, backend, memory: for neural worlds (runtime.neural.open_model)."""
     level = maze_level(spec)
     if level is not None:
         from runtime.maze.world import MazeWorld
@@ -55,12 +57,13 @@ def load_world(
     if spec in SHIPPED and not path.is_dir():
         raise ValueError(f"--world {spec}: the shipped model is missing from {path}")
     if not path.is_dir():
-        raise ValueError(f"--world {spec}: not 'maze', 'maze:SEED', 'default', 'guided' or a model directory")
+        raise ValueError(f"--world {spec}: not 'maze', 'maze:SEED', {', '.join(map(repr, SHIPPED))} or a model "
+                         "directory")
     if not (path / "config.yaml").is_file():
         raise ValueError(f"--world {spec}: {path} has no config.yaml, so it is not a WorldBridge model directory")
     from runtime.neural import open_model
 
-    return open_model(path, device, steps, dtype, backend)
+    return open_model(path, device, steps, dtype, backend, memory)
 
 
 def load_parallel_world(

@@ -49,12 +49,14 @@ graphs and their inputs/outputs: runtime/neural/onnx.py""",
   worldbridge train runtime/configs/train_default.yaml                 # all stages; run again to resume
   worldbridge train runtime/configs/train_default.yaml --until teacher --device cuda
   torchrun --nproc_per_node 2 -m bridge.tools.cli train CONFIG.yaml          # data-parallel (gloo on CPU, nccl on GPU)
-  worldbridge train CONFIG.yaml --data recordings/mylevel --init default --out runs/mylevel   # fine-tune""",
+  worldbridge train CONFIG.yaml --data recordings/mylevel --init default --out runs/mylevel   # fine-tune
+  worldbridge train runtime/configs/finetune.yaml --init guided --data recordings/NAME --out runs/mystyle""",
     "eval": """examples:
   worldbridge eval --world default --json                       # the shipped model, all metrics
   worldbridge eval --world runs/default/model --teacher runs/default/teacher --stability-minutes 10
   worldbridge eval --world runs/x/model --trajectories 2 --frames 65 --stability-minutes 0.5
   worldbridge eval --loops --world default                      # loop closure: revisits, spins, standing still
+  worldbridge eval --loops --world memory --no-memory           # the memory model with its memory slots empty
   worldbridge eval --guided                                     # the guided model on 8 unseen levels, 10 min run
   worldbridge eval --guided --world runs/guided/model --frames 65 --stability-minutes 0.5
   worldbridge eval --loops --world lingbot-fast:ckpt/lingbot-fast --device cuda --revisits 30 --size 480
@@ -251,6 +253,10 @@ def _train(args: argparse.Namespace) -> int:
     from runtime.training.stages import run
 
     init = args.init and str(model_path(args.init))
+    if init and not (pathlib.Path(init) / "config.yaml").is_file():  # fail before loading data, naming it
+        print(f"worldbridge train: --init {args.init}: {init} is not a model directory (no config.yaml)",
+              file=sys.stderr)
+        return 2
     try:
         cfg = TrainConfig.load(args.config, device=args.device, out=args.out, data=args.data, init=init,
                                precision=args.precision)
@@ -331,7 +337,8 @@ def _loops(args: argparse.Namespace) -> int:
     except ValueError as e:
         raise UserError(f"--revisits takes seconds separated by commas, e.g. 30,180 ({e})") from e
     try:
-        world = load_world(args.world, device=args.device, dtype=args.dtype, backend=args.backend)
+        world = load_world(args.world, device=args.device, dtype=args.dtype, backend=args.backend,
+                           memory=not args.no_memory)
     except ValueError as e:
         raise UserError(str(e)) from e
     report = loop_closure(world, MazeWorld(level_seed=args.level), args.starts, args.size, revisits,
@@ -494,7 +501,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--precision", choices=["float32", "bfloat16", "float16"], help="override the config")
     t.add_argument("--out", help="override the config's run directory")
     t.add_argument("--data", help="override the config's dataset directory")
-    t.add_argument("--init", help="start from a trained model directory ('default' = the shipped model)")
+    t.add_argument("--init", help="start from a trained model directory ('default', 'guided' = the shipped "
+                   "models; a guided one fine-tunes on recordings with guidance)")
     t.set_defaults(func=_train)
 
     e = command("eval", "Score a model against the maze's ground truth (PSNR/SSIM, baselines, stability).")
@@ -516,6 +524,8 @@ def build_parser() -> argparse.ArgumentParser:
     lc.add_argument("--still-frames", type=int, default=2000, help="frames of standing still (0: skip)")
     lc.add_argument("--size", type=int, default=128, help="frame size asked of the world")
     lc.add_argument("--level", type=int, default=0, help="maze level the trajectories are walked in")
+    lc.add_argument("--no-memory", action="store_true", help="a model with memory slots, served without "
+                    "retrieving (the same weights without memory: the with/without comparison)")
     lc.add_argument("--dtype", default="auto", choices=DTYPE_CHOICES, help="neural worlds on torch")
     gd = e.add_argument_group("guided rendering (--guided)")
     gd.add_argument("--guided", action="store_true", help="score a guided model (default: the shipped 'guided') on "

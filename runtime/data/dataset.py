@@ -3,7 +3,7 @@
     DIR/meta.json              {"format": "worldbridge-dataset", "version": 1, "world", "width", "height",
                                 "fps", "fov_deg", "source", "episodes": [{"file", "frames"}, ...]}
                                generated data may add "levels", "style", "guidance" and, per episode,
-                               "level" and "style" (docs/dataset.md)
+                               "level" and "style"; engine recordings may add "guidance" (docs/dataset.md)
     DIR/ep_000000.npz          one episode:
         frames   (T, H, W, 3) uint8   RGB, top row first
         move     (T, 2) float32       (strafe right, forward) that produced frame t from frame t-1
@@ -11,11 +11,14 @@
         buttons  (T,) uint32          bitmask (bit 0 = run)
         poses    (T, 4, 4) float32    camera-to-world of frame t, OpenCV, canonical world
         fov_deg  (T,) float32         vertical field of view of frame t
-      and, only in datasets generated with guidance (meta "guidance"; runtime/maze/render.py Guidance):
-        ids      (T, H, W) uint16     semantic id per pixel (meta "guidance" "names"[id])
+      and, only in datasets with guidance (meta "guidance": generated with runtime/maze/render.py Guidance,
+      or recorded with the engine's guidance, bridge/server/recorder.py):
+        ids      (T, H, W) uint16     semantic id per pixel (generated: meta "guidance" "names"[id];
+                                      recorded: the engine's own table)
         depth    (T, H, W) float32 or float16   distance along the pixel's ray; inf for sky
-        colour   (T, H, W, 3) uint8   optional flat colour render (engine recordings); the maze's is not
-                                      stored: GUIDANCE_COLOURS[ids] (Dataset.guidance computes it)
+        colour   (T, H, W, 3) uint8   the flat colour render: stored by engine recordings (meta "guidance"
+                                      "colour": "stored"); the maze's is not: GUIDANCE_COLOURS[ids]
+                                      (Dataset.guidance computes it)
     Row 0 of the actions is the start frame's (all zeros). Optional arrays and meta keys are additions within
     version 1: older datasets (and readers) without them stay valid.
 """
@@ -60,8 +63,9 @@ class DatasetWriter:
         for k, dtypes in OPTIONAL.items():
             if k in episode:
                 a = np.asarray(episode[k])
-                if a.shape != (t, *arrays["frames"].shape[1:3]):
-                    raise ValueError(f"episode field {k!r} is {a.shape}, not {(t, *arrays['frames'].shape[1:3])}")
+                want = (t, *arrays["frames"].shape[1:3], *((3,) if k == "colour" else ()))  # colour is RGB
+                if a.shape != want:
+                    raise ValueError(f"episode field {k!r} is {a.shape}, not {want}")
                 arrays[k] = a if a.dtype in dtypes else a.astype(dtypes[0])
         name = f"ep_{len(self.meta['episodes']):06d}.npz"
         np.savez_compressed(self.out / name, **arrays)
@@ -96,8 +100,8 @@ class Dataset:
         return sum(e["frames"] for e in self.meta["episodes"])
 
     def episode(self, k: int) -> dict[str, np.ndarray]:
-        """The FIELDS of episode k, plus the guidance arrays `ids` (uint16) and `depth` (always float32 here,
-        whatever it was stored in) when the episode has them."""
+        """The FIELDS of episode k, plus the guidance arrays `ids` (uint16), `depth` (always float32 here,
+        whatever it was stored in) and `colour` (uint8, recordings) when the episode has them."""
         with np.load(self.root / self.meta["episodes"][k]["file"]) as z:
             out = {name: z[name] for name in FIELDS}
             if "ids" in z.files:
@@ -113,7 +117,8 @@ class Dataset:
         the ids), depth in `depth_dtype` (float16 halves the memory a training run holds), ids."""
         with np.load(self.root / self.meta["episodes"][k]["file"]) as z:
             if "ids" not in z.files or "depth" not in z.files:
-                raise ValueError(f"{self.root}: episode {k} has no guidance buffers (generate with --guidance)")
+                raise ValueError(f"{self.root}: episode {k} has no guidance buffers (generate with --guidance, "
+                                 "or record with guidance: docs/finetune.md)")
             ids = z["ids"]
             colour = z["colour"] if "colour" in z.files else GUIDANCE_COLOURS[ids]
             return Guidance(colour, z["depth"].astype(depth_dtype, copy=False), ids)

@@ -88,7 +88,9 @@ def compare_backends(model: Path, variants: list[str], frames: int = 60, warmup:
 def cache_and_length(model: Path, dtype: str = "float32", frames: int = 20, long: int = 2000,
                      context: int = 16) -> dict[str, float]:
     """Torch backend: frame time around frame 50 and around frame `long` (the cache keeps it bounded), and the
-    transformer's share of a frame with the KV cache vs recomputing over `context` earlier frames each step."""
+    transformer's share of a frame with the KV cache vs recomputing over `context` earlier frames each step.
+    A model with memory: its store is filled by real frames before frame `long` is timed, and the same frames
+    are timed with its memory slots empty (frame_ms_without_memory: what retrieval and the memory keys cost)."""
     world = NeuralWorld(model, dtype=dtype)
     world.reset("bench", seed=0, width=0, height=0)
     walk = {"bench": scripted_action(0)}
@@ -112,9 +114,23 @@ def cache_and_length(model: Path, dtype: str = "float32", frames: int = 20, long
             lambda: generate_recompute(dit, history, torch.randn(latent_shape), *clip, world.schedule),
             max(3, frames // 4),
         )
+    memory = world.memory_of("bench")
+    while memory is not None and len(memory) < memory.capacity and cache.length[0] < long + 1 - frames:
+        world.step(walk)  # the store fills with real frames (one per stride)
+    with torch.inference_mode(), autocast:
         while cache.length[0] < long + 1 - frames:  # cheap frames: the cache pass alone writes each one
             commit(dit, cache, [0], torch.randn(latent_shape), action, rays, no_pose)
     result[f"frame_ms_at_{long}"] = median_ms(lambda: world.step(walk), frames)
+    if memory is not None:
+        result["memory_entries"] = len(memory)
+        result["memory_bytes_per_episode"] = memory.nbytes
+        plain = NeuralWorld(model, dtype=dtype, memory=False)
+        plain.reset("bench", seed=0, width=0, height=0)
+        for _ in range(51 - frames):
+            plain.step(walk)
+        result["frame_ms_without_memory"] = median_ms(lambda: plain.step(walk), frames)
+        result["memory_extra_frame_time"] = round(result[f"frame_ms_at_{long}"] / result["frame_ms_without_memory"]
+                                                  - 1, 3)
     result[f"ratio_{long}_vs_50"] = round(result[f"frame_ms_at_{long}"] / result["frame_ms_at_50"], 3)
     result["cached_speedup"] = round(result["model_ms_recompute"] / result["model_ms_cached"], 2)
     result["recompute_context_frames"] = context

@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 
 from runtime.machine import describe, native_bf16
-from runtime.neural.checkpoint import checkpoint_sha256
+from runtime.neural.checkpoint import checkpoint_sha256, read_config
 from runtime.world import Action
 
 log = logging.getLogger(__name__)
@@ -29,12 +29,13 @@ log = logging.getLogger(__name__)
 WALK = Action(move=(0.3, 1.0), look=(2.0, 0.5))
 
 
-def candidates(backend: str, dtype: str, device: str) -> list[tuple[str, str]]:
-    """(backend, dtype) pairs worth measuring for an --backend / --dtype request."""
+def candidates(backend: str, dtype: str, device: str, torch_only: bool = False) -> list[tuple[str, str]]:
+    """(backend, dtype) pairs worth measuring for an --backend / --dtype request; torch_only: a model the ONNX
+    backend cannot run (guidance, memory)."""
     if str(device).startswith("cuda"):
         return [("torch", "bfloat16" if dtype == "auto" else dtype)]  # no calibration: bf16 is native there
     torch_dtypes = ["float32", "bfloat16"] if native_bf16() else ["float32"]
-    if backend == "torch":
+    if backend == "torch" or (backend == "auto" and torch_only):
         return [("torch", d) for d in (torch_dtypes if dtype == "auto" else [dtype])]
     if backend != "auto":
         return [(backend, "float32")]
@@ -74,7 +75,8 @@ def frame_ms(path: Path, backend: str, dtype: str, steps: int | None, frames: in
 
 def choose(path: str | Path, backend: str, dtype: str, device: str = "cpu", steps: int | None = None) -> dict:
     """{"backend", "dtype", "measured_ms": {name: ms}} for serving `path`; measured once per machine and model."""
-    path, options = Path(path), candidates(backend, dtype, device)
+    dit = read_config(Path(path) / "config.yaml").dit
+    path, options = Path(path), candidates(backend, dtype, device, torch_only=bool(dit.guidance or dit.memory))
     if len(options) == 1:
         return {"backend": options[0][0], "dtype": options[0][1], "measured_ms": {}}
     file, key = cache_file(), _key(path, steps, options)

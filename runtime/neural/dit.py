@@ -67,6 +67,9 @@ class DiTConfig:
     guidance: int = 0  # channels of the guidance features (runtime/guidance.py FEATURES); 0: no guidance
     guidance_res: int = 2  # guidance cells per latent pixel side (pooled from the frame's full size)
     guidance_dropout: float = 0.3  # training: probability that a clip is shown without its guidance
+    # Memory slots: older frames retrieved by camera overlap (runtime/neural/memory.py), seen like extra sinks
+    # (placed after them); 0: no memory.
+    memory: int = 0
 
     def __post_init__(self) -> None:
         if self.dim % self.heads or (self.dim // self.heads) % 2:
@@ -75,8 +78,8 @@ class DiTConfig:
             raise ValueError("patch, depth and window must be >= 1; sinks and buttons >= 0")
         if not 0 <= self.pose_dropout <= 1 or not self.look_scale_deg > 0 or not self.mlp_ratio > 0:
             raise ValueError("pose_dropout must be in [0, 1]; look_scale_deg and mlp_ratio positive")
-        if self.guidance < 0 or self.guidance_res < 1 or not 0 <= self.guidance_dropout <= 1:
-            raise ValueError("guidance must be >= 0, guidance_res >= 1, guidance_dropout in [0, 1]")
+        if self.guidance < 0 or self.guidance_res < 1 or not 0 <= self.guidance_dropout <= 1 or self.memory < 0:
+            raise ValueError("guidance and memory must be >= 0, guidance_res >= 1, guidance_dropout in [0, 1]")
 
     @property
     def action_dim(self) -> int:
@@ -297,12 +300,15 @@ class DiT(nn.Module):
         rays: torch.Tensor,
         has_pose: torch.Tensor,
         guide: torch.Tensor | None = None,
+        present: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """A clip of T frames at once, each frame seeing what the KV cache would show it.
 
         x: (B, T, C, h, w) latents (noisy at time t, clean where t = 0); t: (B, T); action: (B, T, A) raw
         actions (move, look in degrees, button bits); rays: (B, T, N, 6) Plücker rays; has_pose: (B, T) bool;
-        guide: (B, T, G, gh, gw) pooled guidance features (guided models; None: none).
+        guide: (B, T, G, gh, gw) pooled guidance features (guided models; None: none). With memory slots the
+        clip is laid out as the cache is: S sinks, M memory frames, then the window; present: (B, T) bool, False
+        for frames no other frame may see (memory slots left empty); None: all present.
         Returns the velocity (B, T, C, h, w). In training mode, whole clips lose their poses with probability
         cfg.pose_dropout, and their guidance with cfg.guidance_dropout, so the model also learns to run on
         controller input alone.
@@ -314,9 +320,12 @@ class DiT(nn.Module):
             keep = torch.rand(guide.shape[0], device=guide.device) >= self.cfg.guidance_dropout
             guide = guide * keep[:, None, None, None, None].to(guide.dtype)
         T, N, hd = x.shape[1], self.tokens, self.head_dim
-        S, W = self.cfg.sinks, self.cfg.window
+        S, W = self.cfg.sinks + self.cfg.memory, self.cfg.window  # memory frames are seen as sinks are
         frame = torch.arange(T, device=x.device)
         visible = visible_frames(T, S, W, x.device).repeat_interleave(N, 0).repeat_interleave(N, 1)  # (TN, TN)
+        if present is not None:  # (B, 1, TN, TN): absent frames are no one's keys but their own
+            own = torch.eye(T, dtype=torch.bool, device=x.device).repeat_interleave(N, 0).repeat_interleave(N, 1)
+            visible = (visible & (present.repeat_interleave(N, 1)[:, None, :] | own))[:, None]
         key_is_sink = (frame < S).repeat_interleave(N)  # (TN,)
         # Slot numbering (module docstring): against window keys a query sits at its own frame index, against
         # the sinks where the cache puts it, right after a full window; keys always sit at their frame index.

@@ -88,8 +88,8 @@ def export_onnx(
         warnings.simplefilter("ignore")  # tracer warnings about Python-level shapes; the batch axis stays dynamic
         ckpt = load_checkpoint(model_dir)  # plain fp32 modules, no channels_last
         cfg, dit = ckpt.config, ckpt.dit
-        if cfg.dit.guidance or cfg.autoencoder.guidance:
-            raise ValueError(f"{model_dir} is a guided model: the ONNX backend runs unguided models only; use "
+        if cfg.dit.guidance or cfg.autoencoder.guidance or cfg.dit.memory:
+            raise ValueError(f"{model_dir} has guidance or memory: the ONNX backend runs models without them; use "
                              "--backend torch")
         steps = len(timesteps(steps or cfg.sampler.steps, cfg.sampler.shift)) - 1
         # two episodes with one committed frame each; one with a pose and one without, so both conditioning

@@ -14,6 +14,10 @@ and the model runs on the controller input alone.
 Guidance: a guided model (its config's `guidance` > 0) has the capability "guidance" and reads each action's
 colour and depth buffers (runtime/guidance.py): pooled into its tokens and, at full size, into its decoder.
 An action without them (or a reset's start frame) runs the same weights without guidance.
+
+Memory: a model with memory slots (config `memory` > 0) keeps a bounded pose-indexed store per episode
+(runtime/neural/memory.py); before each frame the stored frames whose views overlap the camera's most are put
+into the cache's memory slots, and every few frames the finished frame joins the store.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from runtime.neural.backend import Backend, TorchBackend
 from runtime.neural.checkpoint import load_checkpoint
 from runtime.neural.dit import plucker_rays
 from runtime.neural.kv_cache import KVCache
+from runtime.neural.memory import Memory
 from runtime.neural.sampler import episode_noise, timesteps
 from runtime.precision import compute_dtype
 from runtime.world import Action, Frame, World
@@ -49,6 +54,8 @@ class _Episode:
     generator: torch.Generator  # all of the episode's noise
     pose: np.ndarray  # (4, 4) camera-to-world of the latest frame
     reference: np.ndarray | None  # (4, 4) inverse of the reference camera-to-world, once known
+    memory: Memory | None = None  # models with memory slots
+    frames: int = 0  # frames made (the start frame included)
 
 
 class NeuralWorld(World):
@@ -65,12 +72,15 @@ class NeuralWorld(World):
         max_episodes: int = 4,
         backend: str = "torch",
         export_dir: str | Path | None = None,
+        memory: bool = True,
     ):
         """device: "cpu", "cuda", "cuda:1"; steps: denoising steps per frame (default: the config's);
         dtype: "float32", "auto" (runtime/precision.py), or "bfloat16" / "float16" (CUDA only) for the torch
         backend; max_episodes: cache slots allocated up front (more are added at reset when needed).
         backend: "torch", or "onnx" / "onnx-int8": ONNX Runtime in float32 or with int8 transformer weights,
-        exported to `export_dir` (default <path>/onnx[-int8]) on first use (runtime/neural/onnx.py)."""
+        exported to `export_dir` (default <path>/onnx[-int8]) on first use (runtime/neural/onnx.py).
+        memory: False serves a model with memory slots without retrieving (the slots stay empty): the same
+        weights without memory, for comparisons."""
         if backend != "torch" and backend not in ONNX_BACKENDS:
             raise ValueError(f"backend {backend!r}: not torch, {' or '.join(ONNX_BACKENDS)}")
         if backend != "torch" and dtype not in ("auto", "float32"):
@@ -82,12 +92,13 @@ class NeuralWorld(World):
         self.config = cfg = checkpoint.config
         self.name, self.fov_deg = cfg.name, cfg.frame.fov_deg
         self.guided = cfg.dit.guidance > 0
+        self.use_memory = memory
+        if backend != "torch" and (self.guided or cfg.dit.memory):
+            raise ValueError(f"{path} has guidance or memory: backend {backend} runs models without them; use torch")
         if self.guided:
             self.capabilities = (*self.capabilities, "guidance")
             self.guidance_buffers = ("colour", "depth")
             self.guidance_scales = (1, 2, 4)
-            if backend != "torch":
-                raise ValueError(f"{path} is a guided model: backend {backend} runs unguided models only; use torch")
         self.dit, self.autoencoder, self.start_frames = checkpoint.dit, checkpoint.autoencoder, checkpoint.start_frames
         if steps is not None and steps < 1:
             raise ValueError(f"steps must be >= 1, not {steps}")
@@ -111,6 +122,7 @@ class NeuralWorld(World):
             capacity=max_episodes,
             device=self.device,
             dtype=self.dtype,
+            memory=cfg.dit.memory,
         )
         self._episodes: dict[Hashable, _Episode] = {}
 
@@ -137,7 +149,8 @@ class NeuralWorld(World):
         start = standing_pose() if pose is None else pose
         generator = torch.Generator().manual_seed(seed & 0xFFFF_FFFF_FFFF_FFFF)
         reference = None if pose is None else np.linalg.inv(pose)
-        episode = _Episode(slot, generator, start, reference)
+        memory = Memory() if self.config.dit.memory and self.use_memory else None
+        episode = _Episode(slot, generator, start, reference, memory)
         self._episodes[key] = episode
         conditions = self.conditions([episode], [Action(pose=pose)])
         with self._inference():
@@ -148,9 +161,11 @@ class NeuralWorld(World):
                 first = self.backend.encode(from_uint8(frame).contiguous(memory_format=torch.channels_last))
             else:
                 noise = episode_noise([generator], self.latent_shape, self.device)
+                first = None
                 self.backend.generate(self.cache, [slot], noise, conditions, self.schedule)
-                return
-            self.backend.commit(self.cache, [slot], first, conditions)
+            if first is not None:
+                self.backend.commit(self.cache, [slot], first, conditions)
+        self._remember([episode])
 
     def step(self, actions: dict[Hashable, Action]) -> dict[Hashable, Frame]:
         """One frame for every episode in `actions`, all in one batch."""
@@ -185,21 +200,44 @@ class NeuralWorld(World):
         noise = episode_noise([e.generator for e in episodes], self.latent_shape, self.device)
         with self._inference():
             slots = [e.slot for e in episodes]
+            self._recall(episodes, [actions[k] for k in keys])
             truth = None
             if observed is not None:
                 truth = self.backend.encode(torch.cat([self._image_to_model(observed[k]) for k in keys]))
             latent = self.backend.generate(self.cache, slots, noise, conditions, self.schedule, truth)
             pixels = self.backend.decode(latent, conditions[3] if self.guided else None)  # (b, H, W, 3)
+        self._remember(episodes)
         by_key = {key: Frame(pixels[i], episode.pose.copy()) for i, (key, episode) in enumerate(zip(keys, episodes))}
         return {key: by_key[key] for key in actions}
+
+    def _recall(self, episodes: list[_Episode], actions: list[Action]) -> None:
+        """Put each episode's best-overlapping stored frames into its cache's memory slots (memory models)."""
+        W, M = self.config.dit.window, self.config.dit.memory
+        for e, a in zip(episodes, actions):
+            if e.memory is not None:
+                best = e.memory.recall(e.pose, a.fov_deg or self.fov_deg, e.frames, M, recent=W)
+                self.cache.remember(e.slot, [(e.memory.k[i], e.memory.v[i]) for i in best])
+
+    def _remember(self, episodes: list[_Episode]) -> None:
+        """Count the frame each episode just finished; memory models offer it to the store."""
+        for e in episodes:
+            if e.memory is not None:
+                e.memory.add(e.frames, e.pose, *self.cache.latest(e.slot))
+            e.frames += 1
+
+    def memory_of(self, key: Hashable) -> Memory | None:
+        """Episode `key`'s memory store (None for a model without memory, or served with memory=False)."""
+        return self._episodes[key].memory
 
     def close(self, key: Hashable) -> None:
         self._episodes.pop(key, None)  # the slot is emptied when it is reused
 
     def episode_bytes(self, width: int, height: int) -> int:
-        """One KV-cache slot: keys and values of every layer for sinks + window frames (the frame size is the
-        model's, whatever is asked)."""
-        return self.cache.nbytes // self.cache.capacity
+        """One KV-cache slot: keys and values of every layer for sinks + memory + window frames, and a full
+        memory store (the frame size is the model's, whatever is asked)."""
+        slot = self.cache.nbytes // self.cache.capacity
+        frame = slot // (self.cache.k.shape[2]) // self.cache.k.element_size() * 2  # one frame's k + v, bf16
+        return slot + (Memory().capacity * frame if self.config.dit.memory and self.use_memory else 0)
 
     @property
     def latent_shape(self) -> tuple[int, int, int]:

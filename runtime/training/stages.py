@@ -22,13 +22,16 @@ runtime/training/trainer.py the loop they share, runtime/training/config.py the 
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 import yaml
 
+from runtime.camera import frustum_overlap
 from runtime.eval.metrics import psnr
 from runtime.neural.autoencoder import Autoencoder, from_uint8
 from runtime.neural.checkpoint import ModelConfig, build_models, load_checkpoint, read_config
@@ -119,25 +122,61 @@ def encode_all(ctx: Context, ae: Autoencoder, frames: torch.Tensor, batch: int =
     return z.unflatten(0, frames.shape[:2])
 
 
+MEMORY_STRIDE = 4  # as runtime/neural/memory.py keeps frames: the candidates a clip's memory is drawn from
+
+
+def memory_frames(poses: torch.Tensor, query: torch.Tensor, first: torch.Tensor, count: int, fov_deg: float,
+                  sinks: int, min_overlap: float = 0.2) -> tuple[torch.Tensor, torch.Tensor]:
+    """A clip's memory, retrieved as the daemon retrieves it: of the frames between the sinks and the clip's
+    window (every MEMORY_STRIDE-th), the `count` whose views overlap the `query` view (the window's last frame)
+    most. poses: (B, T, 4, 4) each clip's episode; query (B, 4, 4); first: (B,) index of its window's first
+    frame. Returns frame indices (B, count) and whether each is there (B, count): overlap >= min_overlap."""
+    B = poses.shape[0]
+    index, present = torch.zeros(B, count, dtype=torch.long), torch.zeros(B, count, dtype=torch.bool)
+    for b in range(B):
+        candidates = torch.arange(sinks, int(first[b]))
+        candidates = candidates[candidates % MEMORY_STRIDE == 0]
+        if not len(candidates):
+            continue
+        score = frustum_overlap(query[b].double().numpy(), poses[b, candidates].double().numpy(), fov_deg)
+        best = np.argsort(-score, kind="stable")[:count]
+        best = best[score[best] >= min_overlap]
+        index[b, : len(best)] = candidates[best]
+        present[b, : len(best)] = True
+    return index, present
+
+
 def diffusion_forcing_loss(
-    dit: DiT, latents: torch.Tensor, data: Episodes, batch: int, g: torch.Generator, device: torch.device
+    dit: DiT, latents: torch.Tensor, data: Episodes, batch: int, g: torch.Generator, device: torch.device,
+    fov_deg: float = 60.0,
 ) -> dict[str, torch.Tensor]:
     E, T = latents.shape[:2]
-    length = dit.cfg.sinks + dit.cfg.window
+    S, M = dit.cfg.sinks, dit.cfg.memory
+    length = S + dit.cfg.window
     ep = torch.randint(0, E, (batch,), generator=g)
-    idx = clip_indices(T, length, dit.cfg.sinks, batch, g)  # (B, L)
+    idx = clip_indices(T, length, S, batch, g)  # (B, L)
+    present = None
+    if M:  # the cache's layout: sinks, memory (retrieved by view overlap, clean), window
+        mem, mem_present = memory_frames(data.poses[ep], data.poses[ep, idx[:, -1]], idx[:, S], M, fov_deg, S)
+        idx = torch.cat([idx[:, :S], mem, idx[:, S:]], 1)
+        present = torch.cat([torch.ones(batch, S, dtype=torch.bool), mem_present,
+                             torch.ones(batch, length - S, dtype=torch.bool)], 1).to(device)
+    L = idx.shape[1]
     x0 = latents[ep[:, None], idx].to(device)  # (B, L, C, h, w)
     action = data.actions[ep[:, None], idx].to(device)
     rays = data.rays[ep[:, None], idx].to(device)
-    has_pose = torch.ones(batch, length, dtype=torch.bool, device=device)
+    has_pose = torch.ones(batch, L, dtype=torch.bool, device=device)
     guide = None if data.guide is None else data.guide[ep[:, None], idx].to(device).float()  # (B, L, G, gh, gw)
-    # Independent noise level per frame; a third of the frames clean, as context is at generation time.
-    t = torch.rand(batch, length, generator=g)
-    t = torch.where(torch.rand(batch, length, generator=g) < 0.3, torch.zeros_like(t), t).to(device)
+    # Independent noise level per frame; a third of the frames clean, as context is at generation time; memory
+    # frames always clean, as the store holds finished frames.
+    t = torch.rand(batch, L, generator=g)
+    t = torch.where(torch.rand(batch, L, generator=g) < 0.3, torch.zeros_like(t), t)
+    t[:, S : S + M] = 0
+    t = t.to(device)
     eps = torch.randn(x0.shape, generator=g).to(device)
     tt = t[..., None, None, None]
     xt = (1 - tt) * x0 + tt * eps
-    v = dit(xt, t, action, rays, has_pose, guide).float()
+    v = dit(xt, t, action, rays, has_pose, guide, present).float()
     per_frame = (v - (eps - x0)).pow(2).mean(dim=(2, 3, 4))  # (B, L)
     noisy = (t > 0).float()
     loss = (per_frame * noisy).sum() / noisy.sum().clamp(min=1)
@@ -146,9 +185,11 @@ def diffusion_forcing_loss(
 
 def train_teacher(ctx: Context, dit: DiT, latents: torch.Tensor, data: Episodes, progress=None) -> DiT:
     trainer = Trainer(ctx, "teacher", ctx.cfg.teacher, dit.to(ctx.device))
+    fy, cy = float(data.lens[0, 0, 1]), float(data.lens[0, 0, 3])
+    fov_deg = math.degrees(2 * math.atan(cy / fy))  # what memory retrieval scores views with
 
     def loss_fn(g: torch.Generator) -> dict[str, torch.Tensor]:
-        return diffusion_forcing_loss(dit, latents, data, trainer.stage.batch, g, ctx.device)
+        return diffusion_forcing_loss(dit, latents, data, trainer.stage.batch, g, ctx.device, fov_deg)
 
     if not trainer.done:
         trainer.run(loss_fn, progress)
@@ -190,6 +231,7 @@ class SelfRollouts:
                 capacity=batch,
                 device=device,
                 dtype=dtype,
+                memory=cfg.memory,  # left empty: the rollouts keep no store, but positions follow the layout
             )
 
         self.student_cache, self.teacher_cache = cache(), cache()
@@ -294,19 +336,23 @@ def train_student(
 # ------------------------------------------------------------------------------------------------ driver
 
 
-def extend_from(path: str, mcfg: ModelConfig, ae: Autoencoder, dit: DiT) -> None:
-    """Start a larger architecture (a guided model) from a trained model: every weight whose name and shape
-    match is copied; the new parts keep their initialisation (their output layers start at zero, so the
-    extended model begins as the trained one). Refuses a model that is not a part of the new architecture."""
+def extend_from(path: str, mcfg: ModelConfig, ae: Autoencoder, dit: DiT) -> bool:
+    """Start a larger architecture (a guided model, a model with memory) from a trained model: every weight whose
+    name and shape match is copied; the new parts keep their initialisation (their output layers start at zero,
+    so the extended model begins as the trained one). Refuses a model that is not a part of the new
+    architecture. Returns whether the autoencoder gained parts (else it is the trained one, and not retrained)."""
     old = load_checkpoint(path, "cpu")
+    grew = False
     for new, trained, what in ((ae, old.autoencoder, "autoencoder"), (dit, old.dit, "transformer")):
         mine, theirs = new.state_dict(), trained.state_dict()
         foreign = [k for k, v in theirs.items() if k not in mine or mine[k].shape != v.shape]
         if foreign:
             raise ValueError(f"extend: {path}'s {what} does not fit the new architecture: {foreign[:5]}")
         new.load_state_dict(theirs, strict=False)
+        grew |= new is ae and len(mine) > len(theirs)
     mcfg.autoencoder.latent_scale = old.config.autoencoder.latent_scale
     ae.cfg.latent_scale = old.config.autoencoder.latent_scale
+    return grew
 
 
 
@@ -327,8 +373,9 @@ def run(cfg: TrainConfig, until: str = "student", progress=None) -> Path:
     else:
         mcfg = read_config(cfg.model)
         ae, dit = build_models(mcfg)
-        if cfg.extend:
-            extend_from(cfg.extend, mcfg, ae, dit)
+    train_ae = not cfg.init
+    if cfg.extend and not cfg.init:
+        train_ae = extend_from(cfg.extend, mcfg, ae, dit)
     size = (mcfg.frame.width, mcfg.frame.height)
     n_train, n_total = split(cfg.data, cfg.holdout)
     gsize = dit.guidance_size if mcfg.dit.guidance else None
@@ -339,7 +386,7 @@ def run(cfg: TrainConfig, until: str = "student", progress=None) -> Path:
             f"{cfg.data}: frames are {tuple(train.frames.shape[-2:])} (H, W), the model wants "
             f"({mcfg.frame.height}, {mcfg.frame.width})"
         )
-    if not cfg.init:
+    if train_ae:
         ae = train_autoencoder(ctx, mcfg, ae, train, held, progress)
     ae.to(ctx.device, memory_format=torch.channels_last).eval()
     if len(stages) == 1:
