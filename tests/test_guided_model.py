@@ -185,7 +185,9 @@ class GuidanceEcho(World):
 
 
 def test_guided_evaluation_scores_what_the_world_renders(tmp_path: Path) -> None:
-    report = evaluate_guided(GuidanceEcho(), tmp_path, levels=(1000, 1001), frames=9, minutes=0.02)
+    report = evaluate_guided(GuidanceEcho(), tmp_path, levels=(1000, 1001), frames=9, minutes=0.02,
+                             baseline=NeuralWorld(init_checkpoint_path(tmp_path)))
+    assert report["baseline"]["world"] == "tiny" and report["baseline"]["psnr"] < 100
     assert report["levels"] == [1000, 1001] and report["frame_size"] == 32
     guided, dreamed = report["guided"], report["without_guidance"]
     assert guided["psnr"] > dreamed["psnr"] + 1  # flat colours resemble the truth more than grey does

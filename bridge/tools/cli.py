@@ -57,7 +57,7 @@ graphs and their inputs/outputs: runtime/neural/onnx.py""",
   worldbridge eval --world runs/x/model --trajectories 2 --frames 65 --stability-minutes 0.5
   worldbridge eval --loops --world default                      # loop closure: revisits, spins, standing still
   worldbridge eval --loops --world memory --no-memory           # the memory model with its memory slots empty
-  worldbridge eval --guided                                     # the guided model on 8 unseen levels, 10 min run
+  worldbridge eval --guided --baseline default                  # the guided model on 8 unseen levels, 10 min run
   worldbridge eval --guided --world runs/guided/model --frames 65 --stability-minutes 0.5
   worldbridge eval --loops --world lingbot-fast:ckpt/lingbot-fast --device cuda --revisits 30 --size 480
 loop closure (--loops) scores any world, each frame against its own first visit and against the maze""",
@@ -313,9 +313,11 @@ def _eval_guided(args: argparse.Namespace) -> int:
     world_spec = "guided" if args.world == "default" else args.world
     try:
         world = load_world(world_spec, device=args.device, dtype=args.dtype, backend="torch")
+        baseline = load_world(args.baseline, device=args.device, dtype=args.dtype) if args.baseline else None
         report = evaluate_guided(world, Path(args.out), parse_levels(args.levels), args.frames,
                                  args.stability_minutes,
-                                 progress=lambda what: print(f"eval: {what}", file=sys.stderr, flush=True))
+                                 progress=lambda what: print(f"eval: {what}", file=sys.stderr, flush=True),
+                                 baseline=baseline)
     except ValueError as e:
         raise UserError(str(e)) from e
     out = Path(args.out)
@@ -531,6 +533,7 @@ def build_parser() -> argparse.ArgumentParser:
     gd.add_argument("--guided", action="store_true", help="score a guided model (default: the shipped 'guided') on "
                     "unseen levels from engine guidance: PSNR/SSIM vs the truth over --frames, flicker, without "
                     "guidance, copy-last; a --stability-minutes guided run; writes OUT/guided.json")
+    gd.add_argument("--baseline", help="a world without guidance scored on the same trajectories (e.g. default)")
     gd.add_argument("--levels", default="1000-1007", help="held-out maze level seeds, one trajectory each (the "
                     "guided model trained on 1-256)")
     e.set_defaults(func=_eval)

@@ -9,8 +9,8 @@ every frame the controller input, the engine pose and the guidance; it never see
 - guided rollouts over `frames` frames: PSNR / SSIM vs the truth (mean, and per quarter of the rollout, so a
   decline shows), and temporal flicker: the mean absolute frame-to-frame change of the model's frames next to
   the truth's, and the mean absolute error of that change (0 when the model changes exactly as the truth);
-- the same trajectories without guidance (the model dreams from actions and poses) and the copy-last-frame
-  baseline, on the same unseen levels;
+- the same trajectories without guidance (the model dreams from actions and poses), a baseline world without
+  guidance (the default model) and the copy-last-frame baseline, on the same unseen levels;
 - a long guided run (10 minutes of frames at 16 FPS by default) on one unseen level: PSNR per minute, and the
   change from the first minute to the last (no decline: >= 0 up to noise).
 """
@@ -132,8 +132,10 @@ def long_run(world: World, level: int, minutes: float, size: int, fov_deg: float
 
 
 def evaluate_guided(world: World, out: Path, levels: Sequence[int] = HELD_OUT_LEVELS, frames: int = 257,
-                    minutes: float = 10.0, progress: Callable[[str], None] | None = None) -> dict:
-    """The whole guided evaluation of a world with the "guidance" capability; returns the report."""
+                    minutes: float = 10.0, progress: Callable[[str], None] | None = None,
+                    baseline: World | None = None) -> dict:
+    """The whole guided evaluation of a world with the "guidance" capability; returns the report. baseline: a
+    world scored on the same trajectories from actions and poses alone (the default model)."""
     if "guidance" not in world.capabilities:
         raise ValueError(f"{world.name} does not render from guidance (no 'guidance' capability)")
     size, _ = world.frame_size(128, 128)
@@ -150,6 +152,9 @@ def evaluate_guided(world: World, out: Path, levels: Sequence[int] = HELD_OUT_LE
     report["guided"] = scores(rollout(world, trajs, guided=True), truth)
     say("rollouts without guidance")
     report["without_guidance"] = scores(rollout(world, trajs, guided=False), truth)
+    if baseline is not None:
+        say(f"baseline {baseline.name}")
+        report["baseline"] = {"world": baseline.name, **scores(rollout(baseline, trajs, guided=False), truth)}
     report["copy_last_frame"] = scores([np.repeat(tr.frames[:1], frames - 1, 0) for tr in trajs], truth)
     if minutes > 0:
         say(f"long guided run ({minutes:g} min)")
