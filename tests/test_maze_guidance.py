@@ -12,7 +12,6 @@ from runtime.camera import c2w_from_yaw_pitch
 from runtime.maze.level import LANDMARK_KINDS, N_BRICK, MazeLevel
 from runtime.maze.render import (
     FLOOR,
-    GUIDANCE_COLOURS,
     GUIDANCE_NAMES,
     ID_FLOOR,
     ID_MATERIAL0,
@@ -22,6 +21,7 @@ from runtime.maze.render import (
     WALL,
     WALL_TOP,
     MazeRenderer,
+    MazeTextures,
     default_look,
     varied_look,
 )
@@ -106,13 +106,23 @@ def test_default_look_is_bit_exact(level_seed: int) -> None:
 
 
 def test_id_table() -> None:
-    assert len(GUIDANCE_NAMES) == len(GUIDANCE_COLOURS) == 3 + N_BRICK + len(LANDMARK_KINDS)
+    assert len(GUIDANCE_NAMES) == 3 + N_BRICK + len(LANDMARK_KINDS)
     named = (GUIDANCE_NAMES[ID_SKY], GUIDANCE_NAMES[ID_FLOOR], GUIDANCE_NAMES[ID_WALL_TOP])
     assert named == ("sky", "floor", "wall_top")
     assert GUIDANCE_NAMES[ID_MATERIAL0 : ID_MATERIAL0 + N_BRICK] == tuple(f"brick_{k}" for k in range(N_BRICK))
     assert GUIDANCE_NAMES[ID_MATERIAL0 + N_BRICK :] == LANDMARK_KINDS
-    assert GUIDANCE_COLOURS.dtype == np.uint8 and GUIDANCE_COLOURS.shape[1] == 3
-    assert len({tuple(c) for c in GUIDANCE_COLOURS}) == len(GUIDANCE_COLOURS)  # a colour names one id
+
+
+def test_flat_colours_are_each_levels_own() -> None:
+    """The guidance colour of an id is what an engine's unlit material colour is: this level's mean texel of it
+    (its palette and light), the floor's, the horizon for the sky; so levels of style varied differ."""
+    a, b = (MazeRenderer(MazeLevel(seed, style="varied")) for seed in (1000, 1001))
+    for r in (a, b):
+        assert r.textures.albedo.shape == (len(GUIDANCE_NAMES), 3) and r.textures.albedo.dtype == np.uint8
+    assert np.abs(a.textures.albedo.astype(int) - b.textures.albedo).max() > 20
+    tex = MazeTextures.build(a.level, a.look)
+    assert np.array_equal(tex.albedo, a.textures.albedo)  # from the level alone
+    assert np.allclose(a.textures.albedo[ID_SKY], np.round(a.look.horizon * 255), atol=1)
 
 
 def test_guidance_shapes_and_dtypes(renderer: MazeRenderer) -> None:
@@ -145,7 +155,7 @@ def test_guidance_agrees_with_surfaces(renderer: MazeRenderer) -> None:
         assert np.isinf(g.depth[g.ids == ID_SKY]).all() and np.isfinite(g.depth[g.ids != ID_SKY]).all()
         assert (g.depth[g.ids != ID_SKY] > 0).all()
         # Flat colour: one per id, and never anything else.
-        assert np.array_equal(g.colour, GUIDANCE_COLOURS[g.ids])
+        assert np.array_equal(g.colour, renderer.textures.albedo[g.ids])
         for k in np.unique(g.ids):
             px = g.colour[g.ids == k]
             assert (px == px[0]).all()
@@ -159,7 +169,7 @@ def test_wall_in_front_has_its_distance(renderer: MazeRenderer, gap: float) -> N
     g = renderer.guidance(pose, 63, 63, 60.0)  # odd size: the centre pixel's ray is the optical axis
     assert g.ids[31, 31] == ID_MATERIAL0 + material
     assert g.depth[31, 31] == pytest.approx(gap, abs=1e-5)
-    assert (g.colour[31, 31] == GUIDANCE_COLOURS[ID_MATERIAL0 + material]).all()
+    assert (g.colour[31, 31] == renderer.textures.albedo[ID_MATERIAL0 + material]).all()
     # The wall is a plane `gap` ahead: along any ray hitting it the distance is gap / cos(angle to the axis).
     rays = renderer.rays(63, 63, 60.0)
     on_wall = (g.ids == ID_MATERIAL0 + material).ravel()
@@ -167,12 +177,13 @@ def test_wall_in_front_has_its_distance(renderer: MazeRenderer, gap: float) -> N
     np.testing.assert_allclose(g.depth.ravel()[on_wall], gap * rays.norm[on_wall], rtol=1e-5)
 
 
-def test_guidance_is_the_same_for_every_look() -> None:
+def test_guidance_geometry_is_the_same_for_every_look() -> None:
+    """A look changes the flat colours (each level's own), never ids or depth."""
     plain, varied = MazeRenderer(MazeLevel(4)), MazeRenderer(MazeLevel(4, style="varied"))
     for pose in varied_poses(plain.level, 4, 2):
         a, b = plain.guidance(pose, 32, 24, 60.0), varied.guidance(pose, 32, 24, 60.0)
-        assert np.array_equal(a.ids, b.ids) and np.array_equal(a.colour, b.colour)
-        assert np.array_equal(a.depth, b.depth)
+        assert np.array_equal(a.ids, b.ids) and np.array_equal(a.depth, b.depth)
+        assert np.array_equal(b.colour, varied.textures.albedo[b.ids]) and not np.array_equal(a.colour, b.colour)
 
 
 def test_guidance_leaves_render_alone(renderer: MazeRenderer) -> None:

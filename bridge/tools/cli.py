@@ -44,7 +44,7 @@ graphs and their inputs/outputs: runtime/neural/onnx.py""",
   worldbridge data generate --levels 0-31 --style varied --guidance --episodes 256 --out data/maze32
   worldbridge data generate --levels 0,4,9 --guidance --depth-dtype float16 --episodes 6 --out /tmp/g
 (--levels: a range A-B or a comma list, e.g. 0-7,12; the episodes are split evenly over the levels in order;
- --guidance stores per frame ids (uint16) and depth; format: docs/dataset.md)""",
+ --guidance stores per frame the flat colour, ids (uint16) and depth; format: docs/dataset.md)""",
     "train": """examples:
   worldbridge train runtime/configs/train_default.yaml                 # all stages; run again to resume
   worldbridge train runtime/configs/train_default.yaml --until teacher --device cuda
@@ -485,7 +485,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="the levels' look: default (what the shipped model knows) or varied (palette, fog, sun "
                      "per level seed)")
     gen.add_argument("--guidance", action="store_true",
-                     help="also store per frame the guidance buffers: ids (uint16) and depth")
+                     help="also store per frame the guidance buffers: flat colour, ids (uint16) and depth")
     gen.add_argument("--depth-dtype", default="float32", choices=["float32", "float16"],
                      help="with --guidance: float16 halves depth's size (about 3 significant digits)")
     gen.add_argument("--episodes", type=int, default=100)

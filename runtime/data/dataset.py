@@ -16,9 +16,7 @@
         ids      (T, H, W) uint16     semantic id per pixel (generated: meta "guidance" "names"[id];
                                       recorded: the engine's own table)
         depth    (T, H, W) float32 or float16   distance along the pixel's ray; inf for sky
-        colour   (T, H, W, 3) uint8   the flat colour render: stored by engine recordings (meta "guidance"
-                                      "colour": "stored"); the maze's is not: GUIDANCE_COLOURS[ids]
-                                      (Dataset.guidance computes it)
+        colour   (T, H, W, 3) uint8   the flat colour render (the maze's level colours, or the engine's)
     Row 0 of the actions is the start frame's (all zeros). Optional arrays and meta keys are additions within
     version 1: older datasets (and readers) without them stay valid.
 """
@@ -32,7 +30,6 @@ from pathlib import Path
 import numpy as np
 
 from runtime.guidance import Guidance
-from runtime.maze.render import GUIDANCE_COLOURS
 
 FORMAT, VERSION = "worldbridge-dataset", 1
 FIELDS = {"frames": np.uint8, "move": np.float32, "look": np.float32, "buttons": np.uint32,
@@ -101,7 +98,7 @@ class Dataset:
 
     def episode(self, k: int) -> dict[str, np.ndarray]:
         """The FIELDS of episode k, plus the guidance arrays `ids` (uint16), `depth` (always float32 here,
-        whatever it was stored in) and `colour` (uint8, recordings) when the episode has them."""
+        whatever it was stored in) and `colour` (uint8) when the episode has them."""
         with np.load(self.root / self.meta["episodes"][k]["file"]) as z:
             out = {name: z[name] for name in FIELDS}
             if "ids" in z.files:
@@ -113,15 +110,16 @@ class Dataset:
             return out
 
     def guidance(self, k: int, depth_dtype: type = np.float32) -> Guidance:
-        """Episode k's guidance buffers with a leading T axis: colour (stored, else the maze's flat colour of
-        the ids), depth in `depth_dtype` (float16 halves the memory a training run holds), ids."""
+        """Episode k's guidance buffers with a leading T axis: colour, depth in `depth_dtype` (float16 halves the
+        memory a training run holds), ids."""
         with np.load(self.root / self.meta["episodes"][k]["file"]) as z:
             if "ids" not in z.files or "depth" not in z.files:
                 raise ValueError(f"{self.root}: episode {k} has no guidance buffers (generate with --guidance, "
                                  "or record with guidance: docs/finetune.md)")
-            ids = z["ids"]
-            colour = z["colour"] if "colour" in z.files else GUIDANCE_COLOURS[ids]
-            return Guidance(colour, z["depth"].astype(depth_dtype, copy=False), ids)
+            if "colour" not in z.files:
+                raise ValueError(f"{self.root}: episode {k} has no guidance colour (generated before colour was "
+                                 "stored: generate it again)")
+            return Guidance(z["colour"], z["depth"].astype(depth_dtype, copy=False), z["ids"])
 
     @property
     def has_guidance(self) -> bool:

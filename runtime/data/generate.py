@@ -4,8 +4,8 @@ Episodes are simulated in batches through the maze's World interface (one batche
 and written in the dataset format of runtime/data/dataset.py. One level (the world's) by default; with `levels`
 the episodes are split evenly, in order, over several level seeds, all in one style, and each episode's meta
 entry names its level and style. With `guidance` every frame also stores the guidance buffers of
-runtime/maze/render.py: ids (uint16) and depth (float32, or float16 to halve its size). The flat guidance colour
-is not stored: it is GUIDANCE_COLOURS[ids], the same fixed table for every level.
+runtime/maze/render.py: the level's flat colour (uint8), ids (uint16) and depth (float32, or float16 to halve its
+size).
 """
 
 from __future__ import annotations
@@ -41,7 +41,8 @@ def generate(
         gets at least one episode); None: the world's level alone. Other levels are built like `world` (its
         fov and level size). Episode k's spawn and player are seeded by (seed, k) whatever its level.
     style: the levels' look (runtime/maze/level.py STYLES); None: the world's level's style.
-    guidance: also store `ids` and `depth` per frame (runtime/maze/render.py guidance), depth in `depth_dtype`.
+    guidance: also store `colour`, `ids` and `depth` per frame (runtime/maze/render.py guidance), depth in
+        `depth_dtype`.
     The meta gets "levels", "style" and per-episode "level"/"style" when levels or a style are given or the style
     is not "default", and "guidance" with guidance; the plain call writes exactly what it always has.
     """
@@ -64,7 +65,7 @@ def generate(
         extra.update(levels=seeds, style=style)
     if guidance:
         extra["guidance"] = {"ids": "uint16", "depth": depth_dtype, "names": list(GUIDANCE_NAMES),
-                             "colour": "runtime.maze.render.GUIDANCE_COLOURS[ids] (not stored)"}
+                             "colour": "stored"}
     name = f"maze:{seeds[0]}" if len(seeds) == 1 else "maze"
     writer = DatasetWriter(out, name, size, size, world.fps, world.fov_deg, extra=extra)
 
@@ -76,7 +77,7 @@ def generate(
             worlds[level] = world if same else MazeWorld(level, world.fov_deg, world.level.size, style)
         return worlds[level]
 
-    fields = list(FIELDS) + (["ids", "depth"] if guidance else [])
+    fields = list(FIELDS) + (["colour", "ids", "depth"] if guidance else [])
     for first in range(0, episodes, batch):
         keys = list(range(first, min(first + batch, episodes)))
         level = {k: level_of_episode(k, episodes, seeds) for k in keys}
@@ -106,6 +107,7 @@ def generate(
                 if guidance:  # the same pose, size and fov MazeWorld rendered the frame with
                     h, w = f.pixels.shape[:2]
                     g = wk[k].renderer.guidance(f.pose, w, h, clamp_fov(a.fov_deg, wk[k].fov_deg))
+                    ep["colour"].append(g.colour)
                     ep["ids"].append(g.ids)
                     ep["depth"].append(g.depth.astype(depth_dtype))
             actions = {k: players[k].act(results[k].pose) for k in keys}

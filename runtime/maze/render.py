@@ -22,8 +22,10 @@ Guidance buffers (MazeRenderer.guidance / guidance_batch -> Guidance), from the 
 geometry as Surfaces), computed only when asked, so render is not slowed:
 
     ids     (H, W) uint16   semantic id per pixel, table below (GUIDANCE_NAMES[id] names it)
-    colour  (H, W, 3) uint8 GUIDANCE_COLOURS[ids]: one fixed flat colour per id, unlit, untextured, no fog,
-                            the same for every level and look
+    colour  (H, W, 3) uint8   the level's flat colour per id (MazeTextures.albedo[ids]): what an engine's
+                            unlit, untextured render of its materials shows: each material's mean texture
+                            colour in this level's look (light included), the floor's, and the sky's horizon
+                            colour (the engine's clear colour); no fog, no shading
     depth   (H, W) float32  distance from the eye along the pixel's ray (not the z-depth); inf for sky
 
     id          what
@@ -62,29 +64,6 @@ SKY, FLOOR, WALL, WALL_TOP = 0, 1, 2, 3  # what a pixel sees (Surfaces.kind)
 ID_SKY, ID_FLOOR, ID_WALL_TOP = 0, 1, 2
 ID_MATERIAL0 = 3  # id of wall material m is ID_MATERIAL0 + m
 GUIDANCE_NAMES = ("sky", "floor", "wall_top") + tuple(f"brick_{k}" for k in range(N_BRICK)) + LANDMARK_KINDS
-GUIDANCE_COLOURS = np.array(
-    [
-        [120, 180, 240],  # sky
-        [96, 88, 80],  # floor
-        [224, 224, 224],  # wall top
-        [160, 70, 50],  # brick 0 .. 7: distinct browns, greys and tans
-        [130, 90, 60],
-        [190, 150, 100],
-        [120, 115, 110],
-        [180, 105, 60],
-        [100, 60, 60],
-        [170, 165, 140],
-        [140, 80, 90],
-        [230, 20, 30],  # red_banner
-        [30, 70, 220],  # blue_door
-        [250, 200, 40],  # gold_panel
-        [40, 160, 50],  # green_vines
-        [140, 40, 190],  # purple_mosaic
-        [255, 130, 0],  # orange_lamp
-    ],
-    dtype=np.uint8,
-)
-assert len(GUIDANCE_COLOURS) == len(GUIDANCE_NAMES) == ID_MATERIAL0 + N_BRICK + len(LANDMARK_KINDS)
 
 # Faces by the direction the ray travelled when it hit them: 0 = +x (west face), 1 = -x, 2 = +z (south), 3 = -z.
 _FACE_NORMAL = np.array([[-1.0, 0.0], [1.0, 0.0], [0.0, -1.0], [0.0, 1.0]])
@@ -438,6 +417,9 @@ class MazeTextures:
     sky_base: int
     fog: np.ndarray  # (3,) float32 fog colour in 0..255
     face_shade: np.ndarray  # (4,) float32 sun shading per face direction
+    # (len(GUIDANCE_NAMES), 3) uint8 flat colour per guidance id: sky (horizon), floor, wall top (the bricks'
+    # mean), then each wall material's mean texel
+    albedo: np.ndarray
     fog_density: float = FOG_DENSITY  # per unit of distance
 
     @classmethod
@@ -468,6 +450,8 @@ class MazeTextures:
         sun = np.array([math.sin(look.sun_azimuth), math.cos(look.sun_azimuth)])
         lit = 0.68 + 0.32 * np.clip(_FACE_NORMAL @ sun, 0, None)
         face_shade = lit * np.array([0.93, 0.93, 1.0, 1.0])  # x faces a touch darker: corners always read
+        means = [np.clip(w, 0, 1).mean((0, 1)) for w in walls]
+        albedo = np.stack([look.horizon, np.clip(floor, 0, 1).mean((0, 1)), np.mean(means[:N_BRICK], 0), *means])
         return cls(
             atlas=np.concatenate(chunks),
             wall_base=np.array(wall_base, dtype=np.int32),
@@ -476,6 +460,7 @@ class MazeTextures:
             fog=(fog * 255.0).astype(np.float32),
             face_shade=face_shade.astype(np.float32),
             fog_density=float(look.fog_density),
+            albedo=np.round(albedo * 255).astype(np.uint8),
         )
 
 
@@ -751,7 +736,7 @@ class MazeRenderer:
                 np.where(kind == FLOOR, ID_FLOOR, np.where(kind == WALL_TOP, ID_WALL_TOP, ID_MATERIAL0 + material)),
             )
         shape = (nv, rays.height, rays.width)
-        return Guidance(GUIDANCE_COLOURS[ids].reshape(shape + (3,)), depth.reshape(shape), ids.reshape(shape))
+        return Guidance(self.textures.albedo[ids].reshape(shape + (3,)), depth.reshape(shape), ids.reshape(shape))
 
     def _trace(self, c2w: np.ndarray, rays: PixelRays) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Exact per-pixel (kind int8, depth float32, material int16) of one checked (4, 4) pose, flat (P,)."""
