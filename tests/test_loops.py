@@ -106,3 +106,21 @@ def test_eval_loops_command_writes_its_json(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "bridge.tools.cli", "eval", "--loops", "--revisits", "soon"],
                          capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and "--revisits takes seconds" in bad.stderr
+
+
+class Echo(MazeWorld):
+    """Renders the guidance it is given (its flat colours): a guided world with perfect recall of geometry."""
+
+    name, capabilities = "echo", ("pose", "guidance")
+
+    def step(self, actions: dict[Hashable, Action]) -> dict[Hashable, Frame]:
+        frames = super().step(actions)
+        return {k: Frame(actions[k].guidance.colour.copy(), f.pose) for k, f in frames.items()}
+
+
+def test_a_guided_world_gets_the_mazes_guidance_of_each_pose(maze):
+    report = loop_closure(Echo(level_seed=0), maze, starts=1, size=32, revisits=SHORT, still_frames=0)
+    assert report["guidance"] is True
+    for name, row in report["loops"].items():
+        assert row["return_vs_first"]["psnr"] > 40, name  # the same pose, the same buffers
+        assert row["first_vs_truth"]["psnr"] < 30, name  # flat colours, not the render

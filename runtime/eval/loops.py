@@ -10,7 +10,8 @@ the ground truth exists for every frame:
 - still: stand still for 2,000 frames (drift).
 
 Any World can be scored (the maze, the house model, `lingbot-fast:PATH`): each frame gives the engine pose
-(Action.pose) and the controller input that moves there, as an engine would. The score of a loop is the PSNR of
+(Action.pose) and the controller input that moves there, as an engine would; a world with the "guidance"
+capability also gets the maze's guidance buffers of that pose. The score of a loop is the PSNR of
 the world's frame at the return against its own frame at the first visit (consistency), and against the truth
 at the return (fidelity). A world that forgets scores low on the first even where its frames look plausible.
 """
@@ -18,7 +19,7 @@ at the return (fidelity). A world that forgets scores low on the first even wher
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -124,7 +125,8 @@ def loop_closure(
     still against the first (drift), and against the truth."""
     say = progress or (lambda _: None)
     per_start = [make_loops(truth, 1000 + s, revisits) for s in range(starts)]
-    report: dict = {"world": world.name, "size": size, "starts": starts, "loops": {}}
+    report: dict = {"world": world.name, "size": size, "starts": starts,
+                    "guidance": "guidance" in world.capabilities, "loops": {}}
     names = list(dict.fromkeys(lp.name for loops in per_start for lp in loops))  # a square needs open floor
     for name in names:
         runs = [next((lp for lp in loops if lp.name == name), None) for loops in per_start]
@@ -150,8 +152,12 @@ def _first_and_return(world: World, truth: MazeWorld, runs: list[tuple[int, Loop
     got: dict[int, list[np.ndarray]] = {i: [] for i in keep}
     want: dict[int, list[np.ndarray]] = {i: [] for i in keep}
     length = max(len(lp.actions) for _, lp in runs)
+    guided = "guidance" in world.capabilities
     for t in range(length):
         live = {key: lp.actions[min(t, len(lp.actions) - 1)] for (_, lp), key in zip(runs, keys)}
+        if guided:  # the engine's buffers of the same camera
+            live = {k: replace(a, guidance=truth.renderer.guidance(a.pose, size, size, truth.fov_deg))
+                    for k, a in live.items()}
         frames = world.step(live)
         if t in keep:
             got[t] = [frames[k].pixels for k in keys]
