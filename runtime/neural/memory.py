@@ -20,11 +20,14 @@ import torch
 
 from runtime.camera import frustum_overlap
 
+CAPACITY = 128  # entries: with STRIDE 4 a store fills in 512 frames (32 s), then keeps the places it saw
+STRIDE = 4
+
 
 class Memory:
     """A bounded store of (pose, keys, values) of one episode's past frames."""
 
-    def __init__(self, capacity: int = 128, stride: int = 4, min_overlap: float = 0.2,
+    def __init__(self, capacity: int = CAPACITY, stride: int = STRIDE, min_overlap: float = 0.2,
                  dtype: torch.dtype = torch.bfloat16):
         if capacity < 1 or stride < 1:
             raise ValueError("memory capacity and stride must be >= 1")
@@ -40,6 +43,10 @@ class Memory:
     @property
     def nbytes(self) -> int:
         return sum(t.nelement() * t.element_size() for t in (*self.k, *self.v))
+
+    def full_nbytes(self, frame_elements: int) -> int:
+        """Bytes of a full store whose frames hold `frame_elements` key and value numbers each."""
+        return self.capacity * frame_elements * torch.empty(0, dtype=self.dtype).element_size()
 
     def add(self, frame: int, pose: np.ndarray, k: torch.Tensor, v: torch.Tensor) -> None:
         """Offer finished frame `frame` (its pose and cache-pass keys/values); kept every `stride` frames."""

@@ -236,8 +236,10 @@ class NeuralWorld(World):
         """One KV-cache slot: keys and values of every layer for sinks + memory + window frames, and a full
         memory store (the frame size is the model's, whatever is asked)."""
         slot = self.cache.nbytes // self.cache.capacity
-        frame = slot // (self.cache.k.shape[2]) // self.cache.k.element_size() * 2  # one frame's k + v, bf16
-        return slot + (Memory().capacity * frame if self.config.dit.memory and self.use_memory else 0)
+        if not (self.config.dit.memory and self.use_memory):
+            return slot
+        frame_elements = slot // self.cache.k.shape[2] // self.cache.k.element_size()  # one frame's k and v
+        return slot + Memory().full_nbytes(frame_elements)
 
     @property
     def latent_shape(self) -> tuple[int, int, int]:

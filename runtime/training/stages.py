@@ -38,6 +38,7 @@ from runtime.neural.checkpoint import ModelConfig, build_models, load_checkpoint
 from runtime.neural.dit import DiT
 from runtime.neural.generate import commit
 from runtime.neural.kv_cache import KVCache
+from runtime.neural.memory import STRIDE
 from runtime.neural.sampler import sample, timesteps
 from runtime.precision import torch_dtype
 from runtime.training.config import STAGES, TrainConfig
@@ -122,20 +123,18 @@ def encode_all(ctx: Context, ae: Autoencoder, frames: torch.Tensor, batch: int =
     return z.unflatten(0, frames.shape[:2])
 
 
-MEMORY_STRIDE = 4  # as runtime/neural/memory.py keeps frames: the candidates a clip's memory is drawn from
-
-
 def memory_frames(poses: torch.Tensor, query: torch.Tensor, first: torch.Tensor, count: int, fov_deg: float,
                   sinks: int, min_overlap: float = 0.2) -> tuple[torch.Tensor, torch.Tensor]:
     """A clip's memory, retrieved as the daemon retrieves it: of the frames between the sinks and the clip's
-    window (every MEMORY_STRIDE-th), the `count` whose views overlap the `query` view (the window's last frame)
-    most. poses: (B, T, 4, 4) each clip's episode; query (B, 4, 4); first: (B,) index of its window's first
-    frame. Returns frame indices (B, count) and whether each is there (B, count): overlap >= min_overlap."""
+    window (every STRIDE-th, as the store keeps them), the `count` whose views overlap the `query` view (the
+    window's last frame) most. poses: (B, T, 4, 4) each clip's episode; query (B, 4, 4); first: (B,) index of
+    its window's first frame. Returns frame indices (B, count) and whether each is there (B, count): overlap >=
+    min_overlap."""
     B = poses.shape[0]
     index, present = torch.zeros(B, count, dtype=torch.long), torch.zeros(B, count, dtype=torch.bool)
     for b in range(B):
         candidates = torch.arange(sinks, int(first[b]))
-        candidates = candidates[candidates % MEMORY_STRIDE == 0]
+        candidates = candidates[candidates % STRIDE == 0]
         if not len(candidates):
             continue
         score = frustum_overlap(query[b].double().numpy(), poses[b, candidates].double().numpy(), fov_deg)
