@@ -283,6 +283,44 @@ def test_guidance_toggle_and_shader():
     assert '"texture_get_data_async"' in capture and '"call_on_render_thread"' in capture
 
 
+def gd_method(source: str, name: str) -> str:
+    """The text of one `func NAME(...)` up to the next top-level definition."""
+    m = re.search(rf"^func {name}\(.*?(?=^(?:static func|func|class|const|var|@export)|\Z)", source, flags=re.M | re.S)
+    assert m, f"no func {name}"
+    return m.group(0)
+
+
+def test_recorded_input_pairs_image_pose_and_guidance():
+    """While recording, an input's image, pose and guidance are of one frame: the input is kept until the frame
+    it leads to has rendered (the next frame), then sent with that frame's image, the pose it was rendered from
+    and the guidance capture started for it in the same frame, read before the guidance viewports render again."""
+    view = (ADDON / "world_model_view.gd").read_text()
+    capture = (ADDON / "guidance_capture.gd").read_text()
+    process = gd_method(view, "_process")
+    assert process.index("_send_recorded()") < process.index("_guidance.capture(send_now and _recording_now())")
+    assert process.index("_guidance.capture(") < process.index("_send_input(capture_id)")
+    send_input = gd_method(view, "_send_input")
+    assert '"capture": capture_id' in send_input and "_recorded_job = {" in send_input
+    # only _send_recorded sends an image; the other input carries none
+    for call in re.findall(r"client\.send_input\(([^)]*)\)", view):
+        assert call.split(", ")[5] in ("null", "image"), call
+    assert "client.send_input(move, _look, buttons, pose, fov_deg, null, guidance)" in send_input
+    recorded = gd_method(view, "_send_recorded")
+    assert "_guidance.take_recorded(job[\"capture\"])" in recorded
+    assert 'pose = captured["pose"]' in recorded and "image = null" in recorded
+    assert "Engine.get_process_frames() == int(job[\"frame\"]) + 1" in recorded
+    assert gd_method(view, "stop_recording").index("_send_recorded(false)") < \
+        gd_method(view, "stop_recording").index("client.stop_recording()")
+    assert "_send_recorded(false)" in gd_method(view, "reset_episode")
+    # the capture side: a recorded frame's capture is kept (not read back asynchronously) and read with
+    # get_image on the frame after it rendered
+    assert re.search(r"^func capture\(for_record := false\) -> int:$", capture, flags=re.M)
+    assert 'not job["record"]' in gd_method(capture, "capture")
+    take = gd_method(capture, "take_recorded")
+    assert "Engine.get_process_frames() != int(job[\"frame\"]) + 1" in take
+    assert "get_texture().get_image()" in take and "buffers_map(" in take
+
+
 def sync() -> None:
     """Copy the vector files the self-test names from tests/vectors/ into the addon."""
     ADDON_VECTORS.mkdir(parents=True, exist_ok=True)

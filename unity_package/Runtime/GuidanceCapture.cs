@@ -2,6 +2,8 @@
 // scene with the replacement shader Hidden/WorldBridge/Guidance (Runtime/Shaders/WorldBridgeGuidance.shader) into
 // small RenderTextures, one per buffer, and AsyncGPUReadback brings them back without ever stalling the main
 // thread. TryTakeGuidance hands over the newest completed capture (older ones are dropped) for the next input.
+// CaptureNow renders and reads back at once (the main thread waits for the GPU): for a recorded frame, whose image
+// WorldModelView grabs the same way in the same Update, so the image, its pose and its guidance are of one frame.
 //
 //   colour  flat, unlit colour per material (_Color, or _BaseColor), or a GuidanceTag's colour; sky: skyColour
 //   depth   length(worldPos - _WorldSpaceCameraPos): distance along the pixel's ray in world units; sky: 0
@@ -91,8 +93,11 @@ namespace WorldBridge
         public long Dropped { get; private set; }
         public long Failed { get; private set; }
         public long Skipped { get; private set; }
-        /// <summary>The camera pose the guidance TryTakeGuidance handed out last was rendered from.</summary>
+        /// <summary>The camera pose the guidance TryTakeGuidance (or CaptureNow) handed out last was rendered from.</summary>
         public CameraPose LastPose { get; private set; }
+        /// <summary>No captures of its own in LateUpdate, only CaptureNow's (WorldModelView sets it while it
+        /// records: each recorded frame renders its own guidance, so the periodic ones would go unused).</summary>
+        public bool OnDemandOnly { get; set; }
 
         /// <summary>Capture these buffers at width x height (each at least 1). Forgets captures of an earlier size.</summary>
         public void Configure(int width, int height, bool colour, bool depth, bool ids)
@@ -139,30 +144,64 @@ namespace WorldBridge
             return true;
         }
 
+        /// <summary>Render the guidance of `source` as it is at this moment and read it back before returning: the
+        /// main thread waits for the GPU, as a recorded frame's own ReadPixels does. WorldModelView calls it for
+        /// each recorded frame right before it grabs that frame's image from the same camera, in the same Update,
+        /// so image, pose and guidance show one moment of the scene (never a read-back 1-3 frames behind). The
+        /// result is newer than every capture in flight: those are dropped, TryTakeGuidance hands out only later
+        /// ones. False (guidance null) when nothing can be captured (not configured, disabled, no shader or no
+        /// AsyncGPUReadback, a read-back error); the Guidance is new and now the caller's.</summary>
+        public bool CaptureNow(Camera source, out Guidance guidance)
+        {
+            guidance = null;
+            if (!IsConfigured || source == null || !isActiveAndEnabled) return false;
+            var shader = UsableShader();
+            if (shader == null) return false;
+            _lastCapture = Time.unscaledTime;
+            var capture = Render(source, shader, true);
+            if (capture.Failed) { Failed++; return false; }
+            Completed++;
+            if (_ready != null) Dropped++; // nobody took the older one
+            _ready = null;
+            _newestId = capture.Id;
+            LastPose = capture.Pose;
+            guidance = capture.Guidance;
+            return true;
+        }
+
         void LateUpdate()
         {
             AbandonStale();
-            if (!IsConfigured) return;
+            if (!IsConfigured || OnDemandOnly) return;
             if (Time.unscaledTime - _lastCapture < 1f / Mathf.Max(1f, maxCaptureHz)) return;
             var source = sourceCamera != null ? sourceCamera : Camera.main;
             if (source == null) return;
             if (_inFlight.Count >= maxInFlight) { Skipped++; return; }
+            var shader = UsableShader();
+            if (shader == null) return;
+            _lastCapture = Time.unscaledTime;
+            Render(source, shader, false);
+        }
+
+        // The replacement shader, or null (and a warning, once) when guidance cannot be captured here.
+        Shader UsableShader()
+        {
             if (!SystemInfo.supportsAsyncGPUReadback)
             {
                 WarnOnce("this platform has no AsyncGPUReadback: no guidance is captured");
-                return;
+                return null;
             }
             var shader = guidanceShader != null ? guidanceShader : (guidanceShader = Shader.Find(ShaderName));
             if (shader == null || !shader.isSupported)
             {
                 WarnOnce("shader " + ShaderName + " is " + (shader == null ? "not in this build (add it to Always Included Shaders or assign Guidance Shader)" : "not supported here") + ": no guidance is captured");
-                return;
+                return null;
             }
-            _lastCapture = Time.unscaledTime;
-            Render(source, shader);
+            return shader;
         }
 
-        void Render(Camera source, Shader shader)
+        // wait: read each buffer back before returning (CaptureNow), else asynchronously (the capture goes in flight).
+        Capture Render(Camera source, Shader shader, bool wait)
         {
             EnsureTargets();
             if (_camera == null)
@@ -206,9 +245,9 @@ namespace WorldBridge
             Shader.SetGlobalFloat(DefaultIdId, defaultId);
             try
             {
-                if (_colour) RenderOne(capture, Buffer.Colour, _colourRt, skyColour, shader, TextureFormat.RGBA32);
-                if (_depth) RenderOne(capture, Buffer.Depth, _depthRt, new Color(0f, 0f, 0f, 0f), shader, _depthRtIsHalf ? TextureFormat.RHalf : TextureFormat.RFloat);
-                if (_ids) RenderOne(capture, Buffer.Ids, _idsRt, new Color(0f, 0f, 0f, 0f), shader, TextureFormat.RGBA32);
+                if (_colour) RenderOne(capture, Buffer.Colour, _colourRt, skyColour, shader, TextureFormat.RGBA32, wait);
+                if (_depth) RenderOne(capture, Buffer.Depth, _depthRt, new Color(0f, 0f, 0f, 0f), shader, _depthRtIsHalf ? TextureFormat.RHalf : TextureFormat.RFloat, wait);
+                if (_ids) RenderOne(capture, Buffer.Ids, _idsRt, new Color(0f, 0f, 0f, 0f), shader, TextureFormat.RGBA32, wait);
             }
             finally
             {
@@ -218,14 +257,23 @@ namespace WorldBridge
             }
             Captured++;
             if (capture.Pending > 0) _inFlight.Add(capture);
+            return capture;
         }
 
-        void RenderOne(Capture capture, Buffer buffer, RenderTexture rt, Color clear, Shader shader, TextureFormat readFormat)
+        void RenderOne(Capture capture, Buffer buffer, RenderTexture rt, Color clear, Shader shader, TextureFormat readFormat, bool wait)
         {
             Shader.SetGlobalFloat(ModeId, (float)(int)buffer);
             _camera.backgroundColor = clear;
             _camera.targetTexture = rt;
             _camera.RenderWithShader(shader, ""); // "": every renderer the camera sees, with its material's values
+            if (wait)
+            {
+                var done = AsyncGPUReadback.Request(rt, 0, readFormat);
+                done.WaitForCompletion(); // blocks until the GPU has rendered and copied it
+                if (done.hasError) capture.Failed = true;
+                else TryStore(capture, buffer, done);
+                return;
+            }
             capture.Pending++;
             // The copy is queued on the GPU now, so the texture may be drawn into again next frame.
             AsyncGPUReadback.Request(rt, 0, readFormat, request => OnReadback(capture, buffer, request));
@@ -236,15 +284,7 @@ namespace WorldBridge
         {
             if (this == null || capture.Pending <= 0) return; // destroyed, or abandoned as stale
             if (request.hasError) capture.Failed = true;
-            else
-            {
-                try { Store(capture, buffer, request); }
-                catch (Exception e)
-                {
-                    capture.Failed = true;
-                    WarnOnce("guidance read-back of " + buffer + " failed: " + e.Message);
-                }
-            }
+            else TryStore(capture, buffer, request);
             if (--capture.Pending > 0) return;
             _inFlight.Remove(capture);
             if (capture.Failed) { Failed++; return; }
@@ -253,6 +293,16 @@ namespace WorldBridge
             if (_ready != null) Dropped++; // nobody took the older one
             _newestId = capture.Id;
             _ready = capture;
+        }
+
+        void TryStore(Capture capture, Buffer buffer, AsyncGPUReadbackRequest request)
+        {
+            try { Store(capture, buffer, request); }
+            catch (Exception e)
+            {
+                capture.Failed = true;
+                WarnOnce("guidance read-back of " + buffer + " failed: " + e.Message);
+            }
         }
 
         void Store(Capture capture, Buffer buffer, AsyncGPUReadbackRequest request)

@@ -60,7 +60,8 @@ namespace WorldBridge
         [Header("Recording (protocol 1.1)")]
         [Tooltip("Record what the target camera renders, with each input and the camera's pose, as a dataset for " +
                  "fine-tuning (docs/finetune.md). The daemon must run with --record-dir. While recording the pose " +
-                 "is always sent, so the world follows the engine camera.")]
+                 "is always sent, so the world follows the engine camera; with Send Guidance each recorded frame " +
+                 "renders its own guidance with its image (both read back at once), so they are of one frame.")]
         public bool record = false;
         [Tooltip("A wish for the recording's folder name: the daemon keeps [A-Za-z0-9_-] and may add -2, -3")]
         public string recordName = "level";
@@ -101,6 +102,7 @@ namespace WorldBridge
         GuidanceCapture _capture;
         GuidanceOffer _captureOffer; // the offer _capture was configured for
         Welcome _guidanceWarned;     // the session already told that its world takes no guidance
+        Welcome _recordGuidanceWarned; // the session already told that a recorded frame had no guidance
 
         /// <summary>Where the frames are drawn (null until the first welcome).</summary>
         public RenderTexture Texture { get { return _target; } }
@@ -348,18 +350,44 @@ namespace WorldBridge
                 input.Pose = GetCameraPose();
                 input.FovDeg = cam.fieldOfView; // vertical, in degrees, as the protocol wants
             }
-            Guidance guidance;
-            if (guided && _capture.TryTakeGuidance(out guidance)) input.Guidance = guidance; // the newest read-back
-            OnBeforeSendInput(ref input);
             var w = Welcome;
-            if (recording && input.HasPose && w != null)
+            bool recordFrame = recording && cam != null && w != null;
+            if (guided) _capture.OnDemandOnly = recordFrame;
+            Guidance guidance;
+            // the newest read-back; a recorded frame renders its own below, with its image
+            if (guided && !recordFrame && _capture.TryTakeGuidance(out guidance)) input.Guidance = guidance;
+            OnBeforeSendInput(ref input);
+            if (recordFrame && input.HasPose)
             {
+                // Image, pose and guidance of one moment: the camera renders both now, in this Update, from the
+                // transform the pose was read from; both are read back before anything moves (a stall each).
+                if (guided && input.Guidance == null)
+                {
+                    if (_capture.CaptureNow(cam, out guidance)) input.Guidance = guidance;
+                    else
+                    {
+                        // without this frame's guidance a guided world refuses the image (or records it with an
+                        // older frame's): the input goes without the image, so its move and look still count
+                        WarnRecordedWithoutGuidance(w);
+                        _client.SendInput(input);
+                        _lookSinceSend = Vector2.zero;
+                        return;
+                    }
+                }
                 ImageSpec spec;
                 byte[] rgb = GrabCamera(cam, w.Width, w.Height, out spec); // the frame this input and pose gave
                 _client.SendRecordedInput(input, spec, rgb, rgb.Length);
             }
             else _client.SendInput(input);
             _lookSinceSend = Vector2.zero;
+        }
+
+        void WarnRecordedWithoutGuidance(Welcome w)
+        {
+            if (_recordGuidanceWarned == w) return;
+            _recordGuidanceWarned = w;
+            Debug.LogWarning("[WorldBridge] no guidance could be rendered for a recorded frame (see the Guidance Capture's " +
+                             "warning): such frames go without their image, as a guided world would refuse them", this);
         }
 
         // Keeps the GuidanceCapture configured for the session's world while Send Guidance is on; true when it
@@ -379,6 +407,7 @@ namespace WorldBridge
             }
             if (!wanted)
             {
+                if (_capture != null) _capture.OnDemandOnly = false;
                 if (_capture != null && _capture.IsConfigured) _capture.Stop();
                 _captureOffer = null;
                 return false;
@@ -402,8 +431,10 @@ namespace WorldBridge
 
         /// <summary>Extension point, called on the main thread before each input is queued: change or add to
         /// what is sent (another input device, a scripted camera path). While recording, the camera's frame is
-        /// grabbed after this and goes out with the input (protocol 1.1). With Send Guidance, input.Guidance holds
-        /// the newest guidance read back since the previous input, or null (protocol 1.3; set your own here).</summary>
+        /// grabbed after this and goes out with the input (protocol 1.1): a camera moved here should get a matching
+        /// input.Pose. With Send Guidance, input.Guidance holds the newest guidance read back since the previous
+        /// input, or null (protocol 1.3; set your own here); while recording it is null here, and the recorded
+        /// frame's own guidance is rendered with its image after this (unless you set one).</summary>
         protected virtual void OnBeforeSendInput(ref InputState input) { }
 
         void ShowNewestFrame()

@@ -31,6 +31,11 @@ extends Node
 ## ViewportTexture.get_image() on the frame after the capture, which waits for the GPU (a stall).
 ## Each finished capture keeps the pose and fov it was rendered from: guidance and pose go in the
 ## same input.
+##
+## Recording: capture(true) starts the capture of a recorded frame, and take_recorded(id) on the
+## next frame reads it with get_image (a stall, as the recorded image's own readback is): it was
+## rendered at the end of the same frame as the game viewport's image that goes with it, from the
+## same camera pose, so image, pose and guidance are of one frame.
 
 const Protocol := preload("protocol.gd")
 
@@ -258,18 +263,20 @@ func take() -> Dictionary:
 
 ## Call once per frame: takes the readbacks that came back, asks for those of the captures that
 ## rendered on an earlier frame, and starts a new capture (rendered at the end of this frame).
-func capture() -> void:
+## Returns the new capture's id, 0 when none started. for_record: the capture of a recorded frame,
+## started even when MAX_IN_FLIGHT are in flight and kept for take_recorded (not read back here).
+func capture(for_record := false) -> int:
 	if not is_capturing() or not is_instance_valid(camera) or not camera.is_inside_tree():
-		return
+		return 0
 	_drain_inbox()
 	var frame := Engine.get_process_frames()
 	for job in _pending.duplicate():
-		if job["state"] == RENDERING and frame > job["frame"]:
+		if job["state"] == RENDERING and frame > job["frame"] and not job["record"]:
 			_read(job)
 		elif frame - int(job["frame"]) > STALE_FRAMES:
 			_pending.erase(job)
-	if _pending.size() >= MAX_IN_FLIGHT:
-		return
+	if _pending.size() >= MAX_IN_FLIGHT and not for_record:
+		return 0
 	_sync_twins()
 	var xform := camera.global_transform.orthonormalized()
 	for view in _views():
@@ -287,8 +294,43 @@ func capture() -> void:
 			"frame": frame,
 			"pose": Protocol.pose_from_transform(camera.global_transform),
 			"fov_deg": clampf(camera.fov, 1.0, 170.0),
+			"record": for_record,
 		}
 	)
+	return _next_capture
+
+
+## The capture `id` of a capture(true) made on the previous frame, read now with get_image (it
+## waits for the GPU): {"guidance", "pose", "fov_deg"} as take() has them. Call it on the frame
+## right after that capture and before this frame's capture() (the viewports still hold its
+## render then); {} when that is not so or the capture is unreadable. It is newer than every
+## capture still being read back: those are dropped, and take() hands out only later ones.
+func take_recorded(id: int) -> Dictionary:
+	var job := {}
+	for pending in _pending:
+		if pending["id"] == id:
+			job = pending
+	if job.is_empty():
+		return {}
+	_pending.erase(job)
+	if Engine.get_process_frames() != int(job["frame"]) + 1 or not is_capturing():
+		return {}
+	var colour: Image = _colour_view.get_texture().get_image() if _colour_view != null else null
+	var geometry: Image = (
+		_geometry_view.get_texture().get_image() if _geometry_view != null else null
+	)
+	var map := buffers_map(colour, geometry, buffers, depth_format)
+	if map.is_empty():
+		if not _warned:
+			push_warning("WorldBridge: a recorded frame's guidance was unreadable")
+			_warned = true
+		return {}
+	_finished = {}
+	_finished_id = maxi(_finished_id, id)
+	_finished_msec = Time.get_ticks_msec()
+	pose = job["pose"]
+	fov_deg = job["fov_deg"]
+	return {"guidance": map, "pose": job["pose"], "fov_deg": job["fov_deg"]}
 
 
 ## Called by the readback, on the render thread: the bytes wait for the main thread.

@@ -66,8 +66,10 @@ const GUIDANCE_POSE_MAX_AGE_MS := 500
 @export var autostart := true
 ## Record this game's own frames for fine-tuning (docs/finetune.md; the daemon must run with
 ## --record-dir). Each input then carries the camera's viewport image, scaled to the session's
-## size, with the camera's pose: give the camera its own SubViewport (or hide this view while
-## recording) so the image is the level as the engine renders it. Needs camera_path.
+## size, with the camera's pose (sent even with send_pose off) and, with send_guidance, the
+## guidance of that same frame: give the camera its own SubViewport (or hide this view while
+## recording) so the image is the level as the engine renders it. Needs camera_path. A frame
+## renders at the end of the game frame, so each recorded input goes out one frame later.
 @export var record := false
 ## A wish for the recording's folder name; the daemon keeps [A-Za-z0-9_-] and may add -2, -3.
 @export var record_name := "level"
@@ -110,6 +112,9 @@ var _pending_pixels := PackedByteArray()
 var _fps_frames := 0
 var _fps_elapsed := 0.0
 var _guidance: GuidanceCapture
+## The recorded input of the previous frame, sent once its frame has rendered (_send_recorded).
+var _recorded_job := {}
+var _warned_recorded_guidance := false
 
 
 func _init() -> void:
@@ -154,14 +159,20 @@ func _process(delta: float) -> void:
 		_show(_pending_header, _pending_pixels)
 		_pending_header = {}
 		_pending_pixels = PackedByteArray()
-	if _guidance != null and _guidance.is_capturing():
-		_guidance.capture()
+	# before capture(): the guidance viewports still hold the recorded frame's render
+	if not _recorded_job.is_empty():
+		_send_recorded()
 	var period := 1.0 / send_rate_hz
+	var send_now := false
 	_send_elapsed += delta
 	if _send_elapsed >= period:
 		_send_elapsed = minf(_send_elapsed - period, period)
-		if client.is_running():
-			_send_input()
+		send_now = client.is_running()
+	var capture_id := 0
+	if _guidance != null and _guidance.is_capturing():
+		capture_id = _guidance.capture(send_now and _recording_now())
+	if send_now:
+		_send_input(capture_id)
 	_fps_elapsed += delta
 	if _fps_elapsed >= 1.0:
 		fps = _fps_frames / _fps_elapsed
@@ -178,6 +189,7 @@ func _input(event: InputEvent) -> void:
 ## (Re)connects with the current settings: call it after changing address, size, format,
 ## credits, token or prompt at run time. A new session starts (a new hello).
 func restart() -> void:
+	_recorded_job = {}
 	client.stop()
 	client.address = address
 	client.width = width
@@ -197,6 +209,8 @@ func state_name() -> String:
 ## Starts a new episode with this seed; a non-empty new_prompt describes its scene from then on
 ## (and becomes `prompt`).
 func reset_episode(seed_value: int, new_prompt := "") -> void:
+	if not _recorded_job.is_empty():
+		_send_recorded(false)  # its frame is of the episode that ends: not recorded into the new one
 	client.reset(seed_value, null, new_prompt)
 	if new_prompt != "":
 		prompt = new_prompt
@@ -206,22 +220,38 @@ func reset_episode(seed_value: int, new_prompt := "") -> void:
 ## arrives as the `recorded` signal.
 func stop_recording() -> void:
 	record = false
+	if not _recorded_job.is_empty():
+		_send_recorded(false)  # ahead of record_stop, as an ordinary input
 	client.stop_recording()
 
 
-func _send_input() -> void:
+## capture_id: the guidance capture started this frame (0: none).
+func _send_input(capture_id: int) -> void:
 	var move := Input.get_vector(ACTION_LEFT, ACTION_RIGHT, ACTION_BACK, ACTION_FORWARD)
 	var buttons := BUTTON_RUN if Input.is_action_pressed(ACTION_RUN) else 0
 	var pose: Variant = null
 	var fov_deg: Variant = null
 	var camera := _camera()
+	if _recording_now():
+		# This input's frame renders at the end of this frame, from the camera as it is now (and its
+		# guidance, capture_id, with it): it is read and sent on the next frame, _send_recorded.
+		_recorded_job = {
+			"frame": Engine.get_process_frames(),
+			"move": move,
+			"look": _look,
+			"buttons": buttons,
+			"pose": Protocol.pose_from_transform(camera.global_transform),
+			"fov_deg": clampf(camera.fov, 1.0, 170.0),
+			"guided": _guidance != null and _guidance.is_capturing(),
+			"capture": capture_id,
+		}
+		_look = Vector2.ZERO
+		return
 	if send_pose and camera != null:
 		pose = Protocol.pose_from_transform(camera.global_transform)
 		fov_deg = clampf(camera.fov, 1.0, 170.0)
-	var image: Image = _recorded_image(camera) if record and client.recording else null
 	var guidance := {}
-	# A recorded frame is of the camera now: such an input keeps that pose and has no guidance.
-	if image == null and _guidance != null and _guidance.is_capturing():
+	if _guidance != null and _guidance.is_capturing():
 		var captured := _guidance.take()
 		if not captured.is_empty():
 			guidance = captured["guidance"]
@@ -230,8 +260,44 @@ func _send_input() -> void:
 		if _guidance.pose != null and _guidance.pose_age_ms() <= GUIDANCE_POSE_MAX_AGE_MS:
 			pose = _guidance.pose
 			fov_deg = _guidance.fov_deg
-	client.send_input(move, _look, buttons, pose, fov_deg, image, guidance)
+	client.send_input(move, _look, buttons, pose, fov_deg, null, guidance)
 	_look = Vector2.ZERO
+
+
+func _recording_now() -> bool:
+	return record and client.recording and _camera() != null
+
+
+## Sends the previous frame's recorded input: the image that frame rendered, the pose it rendered
+## from and, when guidance is captured, the guidance rendered from that pose in the same frame.
+## Without them all (a frame skipped, a guidance that could not be read), or with_image false, it
+## goes as an ordinary input, so its move and look still count, and nothing mismatched is recorded.
+func _send_recorded(with_image := true) -> void:
+	var job := _recorded_job
+	_recorded_job = {}
+	var captured := {}
+	if job["capture"] > 0 and _guidance != null:
+		captured = _guidance.take_recorded(job["capture"])  # also frees it when not read
+	if not client.is_running():
+		return
+	var pose: Variant = job["pose"]
+	var fov_deg: Variant = job["fov_deg"]
+	var image: Image = null
+	var next_frame := Engine.get_process_frames() == int(job["frame"]) + 1
+	if with_image and next_frame and record and client.recording:
+		image = _recorded_image(_camera())
+	var guidance := {}
+	if job["guided"] and not captured.is_empty():
+		guidance = captured["guidance"]
+		pose = captured["pose"]
+		fov_deg = captured["fov_deg"]
+	elif job["guided"] and image != null:
+		# a guided world would refuse the image, or record it with guidance of another frame
+		image = null
+		if not _warned_recorded_guidance:
+			push_warning("WorldBridge: a recorded frame had no guidance of its own: not recorded")
+			_warned_recorded_guidance = true
+	client.send_input(job["move"], job["look"], job["buttons"], pose, fov_deg, image, guidance)
 
 
 ## The camera's viewport as this game rendered it, at the session's size (get_image reads the
@@ -379,5 +445,6 @@ func _on_client_message(msg: Dictionary) -> void:
 
 
 func _on_client_disconnected(reason: String) -> void:
+	_recorded_job = {}
 	_stop_guidance()
 	disconnected.emit(reason)

@@ -126,6 +126,63 @@ namespace WorldBridge.CoreTests
                 c.Dispose();
             }
         }
+
+        static Guidance Filled(GuidanceOffer offer, byte value)
+        {
+            int gw, gh;
+            offer.SizeAt(2, out gw, out gh);
+            var colour = new byte[gw * gh * 3];
+            for (int i = 0; i < colour.Length; i++) colour[i] = value;
+            return new Guidance { Width = gw, Height = gh, RowOrder = RowOrder.BottomUp, Colour = colour,
+                                  Depth = Guidance.EncodeDepth(new float[gw * gh], GuidanceDepthFormat.F16), DepthFormat = GuidanceDepthFormat.F16 };
+        }
+
+        // 1.3 + 1.1: a recorded input goes out as one message with its image (second frame), its pose and its own
+        // guidance, rendered together (WorldModelView's CaptureNow + GrabCamera); an older guidance of a plain
+        // input still pending never takes its place, whether that plain input was merged into it or went first.
+        public static void RecordedInputKeepsItsOwnGuidance()
+        {
+            var t = new FakeTransport();
+            var c = new WorldBridgeClient(new ClientOptions { Credits = 1, Hello = new HelloRequest { Width = 128, Height = 128 } }, t);
+            c.Start();
+            try
+            {
+                t.WaitSent(0); // hello
+                t.Push(Vector("welcome_guidance.msgpack"));
+                EdgeTests.WaitFor(() => c.IsConnected, 3000, "connected after the welcome");
+                c.StartRecording("level");
+                t.Push(Vector("record_ok.msgpack"));
+                EdgeTests.WaitFor(() => c.IsRecording, 3000, "recording after record_ok");
+                var offer = c.Welcome.Guidance;
+                var older = Filled(offer, 1);
+                var own = Filled(offer, 2);
+                var pose = new CameraPose(1.5, 0.5, -2, 0, 0.38268343236508978, 0, 0.92387953251128674);
+                c.SendInput(new InputState { LookYaw = 1, HasPose = true, Pose = CameraPose.Identity }, older);
+                var pixels = new byte[128 * 128 * 3];
+                for (int i = 0; i < pixels.Length; i++) pixels[i] = (byte)(i * 7);
+                var spec = new ImageSpec { Width = 128, Height = 128, Format = PixelFormat.Rgb8, RowOrder = RowOrder.BottomUp };
+                Check(c.SendRecordedInput(new InputState { LookYaw = 2, HasPose = true, Pose = pose, Guidance = own }, spec, pixels, pixels.Length),
+                      "the recorded frame is queued");
+                byte[][] recorded = null;
+                for (int i = 1; recorded == null; i++)
+                {
+                    var message = t.WaitSent(i);
+                    var m = (MsgMap)new MsgPackReader(message[0]).ReadObject();
+                    if ((string)m["type"] == "input" && m.ContainsKey("image")) recorded = message;
+                }
+                var input = (MsgMap)new MsgPackReader(recorded[0]).ReadObject();
+                Equal(2, recorded.Length, "the image is the message's second frame");
+                Bytes(pixels, recorded[1], "the recorded image");
+                var p = (List<object>)((MsgMap)input["pose"])["p"];
+                Equal(1.5, p[0], "the recorded input's own pose");
+                Equal("guidance", input.KeyAt(input.Count - 1), "guidance is the last key");
+                Bytes(own.Colour, (byte[])((MsgMap)input["guidance"])["colour"], "the recorded input's own guidance, not the older one");
+            }
+            finally
+            {
+                c.Dispose();
+            }
+        }
     }
 
     /// <summary>An ITransport in memory: Push queues messages from the "daemon", Sent records what the client sent.</summary>
