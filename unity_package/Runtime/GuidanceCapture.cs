@@ -1,7 +1,8 @@
 // Protocol 1.3 guidance (docs/protocol.md section 4c) rendered from a camera: a hidden copy of the camera draws the
 // scene with the replacement shader Hidden/WorldBridge/Guidance (Runtime/Shaders/WorldBridgeGuidance.shader) into
 // small RenderTextures, one per buffer, and AsyncGPUReadback brings them back without ever stalling the main
-// thread. TryTakeGuidance hands over the newest completed capture (older ones are dropped) for the next input.
+// thread. TryTakeGuidance hands over the newest completed capture (older ones are dropped) for the next input;
+// LastPose and LastFovDeg then hold the camera it was rendered from, which that input must carry (protocol 4c).
 // CaptureNow renders and reads back at once (the main thread waits for the GPU): for a recorded frame, whose image
 // WorldModelView grabs the same way in the same Update, so the image, its pose and its guidance are of one frame.
 //
@@ -65,6 +66,7 @@ namespace WorldBridge
             public bool Failed;
             public bool DepthHalf; // the depth target was RHalf when this was rendered
             public CameraPose Pose;
+            public float FovDeg; // the source camera's vertical field of view when this was rendered
             public Guidance Guidance;
         }
 
@@ -95,6 +97,8 @@ namespace WorldBridge
         public long Skipped { get; private set; }
         /// <summary>The camera pose the guidance TryTakeGuidance (or CaptureNow) handed out last was rendered from.</summary>
         public CameraPose LastPose { get; private set; }
+        /// <summary>The vertical field of view (degrees) of the camera that guidance was rendered from.</summary>
+        public float LastFovDeg { get; private set; }
         /// <summary>No captures of its own in LateUpdate, only CaptureNow's (WorldModelView sets it while it
         /// records: each recorded frame renders its own guidance, so the periodic ones would go unused).</summary>
         public bool OnDemandOnly { get; set; }
@@ -141,6 +145,7 @@ namespace WorldBridge
             if (r == null) { guidance = null; return false; }
             guidance = r.Guidance;
             LastPose = r.Pose;
+            LastFovDeg = r.FovDeg;
             return true;
         }
 
@@ -165,6 +170,7 @@ namespace WorldBridge
             _ready = null;
             _newestId = capture.Id;
             LastPose = capture.Pose;
+            LastFovDeg = capture.FovDeg;
             guidance = capture.Guidance;
             return true;
         }
@@ -226,7 +232,7 @@ namespace WorldBridge
             var capture = new Capture
             {
                 Id = ++_nextId, Generation = _generation, StartedAt = Time.unscaledTime,
-                Pose = new CameraPose(p.x, p.y, p.z, q.x, q.y, q.z, q.w),
+                Pose = new CameraPose(p.x, p.y, p.z, q.x, q.y, q.z, q.w), FovDeg = source.fieldOfView,
                 DepthHalf = _depthRtIsHalf,
                 Guidance = new Guidance
                 {

@@ -70,7 +70,7 @@ namespace WorldBridge
         [Tooltip("For worlds whose welcome lists the \"guidance\" capability: render the target camera's cheap buffers " +
                  "(flat colour, ray depth, ids; a GuidanceCapture on this GameObject, added when missing, holds their " +
                  "settings) with a replacement shader, read them back without stalling, and send the newest with each " +
-                 "input, together with the camera's pose. Built-in render pipeline. Other worlds: nothing is captured.")]
+                 "input, together with the camera pose it was rendered from. Built-in render pipeline. Other worlds: nothing is captured.")]
         public bool sendGuidance = false;
 
         [Header("Output")]
@@ -354,8 +354,15 @@ namespace WorldBridge
             bool recordFrame = recording && cam != null && w != null;
             if (guided) _capture.OnDemandOnly = recordFrame;
             Guidance guidance;
-            // the newest read-back; a recorded frame renders its own below, with its image
-            if (guided && !recordFrame && _capture.TryTakeGuidance(out guidance)) input.Guidance = guidance;
+            // the newest read-back, with the pose and fov it was rendered from (1-3 frames old, as the guidance is):
+            // a guidance is of the camera its input's pose places. A recorded frame renders its own below, with its image.
+            if (guided && !recordFrame && _capture.TryTakeGuidance(out guidance))
+            {
+                input.Guidance = guidance;
+                input.HasPose = true;
+                input.Pose = _capture.LastPose;
+                input.FovDeg = _capture.LastFovDeg;
+            }
             OnBeforeSendInput(ref input);
             if (recordFrame && input.HasPose)
             {
@@ -433,7 +440,8 @@ namespace WorldBridge
         /// what is sent (another input device, a scripted camera path). While recording, the camera's frame is
         /// grabbed after this and goes out with the input (protocol 1.1): a camera moved here should get a matching
         /// input.Pose. With Send Guidance, input.Guidance holds the newest guidance read back since the previous
-        /// input, or null (protocol 1.3; set your own here); while recording it is null here, and the recorded
+        /// input, or null (protocol 1.3; set your own here); when it holds one, input.Pose and input.FovDeg are
+        /// those it was rendered from (set them too if you replace it); while recording it is null here, and the recorded
         /// frame's own guidance is rendered with its image after this (unless you set one).</summary>
         protected virtual void OnBeforeSendInput(ref InputState input) { }
 
