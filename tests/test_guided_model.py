@@ -144,11 +144,15 @@ def test_train_a_guided_model_end_to_end(tmp_path: Path) -> None:
         "autoencoder": {"steps": 4, "batch": 4, "crop": 16, "warmup": 1, "log_every": 2},
         "teacher": {"steps": 4, "batch": 2, "warmup": 1, "log_every": 2},
         "student": {"steps": 2, "batch": 2, "warmup": 1, "log_every": 1, "teacher_steps": 2, "rollout": 4},
+        "decoder": {"steps": 3, "batch": 4, "crop": 16, "warmup": 1, "log_every": 1},
     }
     (tmp_path / "train.yaml").write_text(yaml.safe_dump(train))
     model = Path(json.loads(cli("train", str(tmp_path / "train.yaml")).strip().splitlines()[-1])["model"])
     world = NeuralWorld(model)
     assert "guidance" in world.capabilities and world.config.dit.guidance == FEATURES
+    logged = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert {r["stage"] for r in logged if "held_out_psnr" in r} == {"autoencoder", "decoder"}
+    assert max(r.get("step", 0) for r in logged if r["stage"] == "decoder") == 3
     g = random_guidance(np.random.default_rng(3), 32)
     world.reset(0, 1, 32, 32)
     guided = world.step({0: Action(guidance=g)})[0].pixels

@@ -498,7 +498,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = command("train", "Train a world model (autoencoder, diffusion-forcing teacher, self-rollout student).")
     t.add_argument("config", help="training YAML (see runtime/configs/train_default.yaml)")
-    t.add_argument("--until", default="student", choices=["autoencoder", "teacher", "student"])
+    t.add_argument("--until", default="decoder", choices=["autoencoder", "teacher", "student", "decoder"],
+                   help="the last stage to train (decoder: a guided model's decoder on corrupted latents, when "
+                   "its config gives it steps)")
     t.add_argument("--device", help="override the config: cpu, cuda, cuda:1")
     t.add_argument("--precision", choices=["float32", "bfloat16", "float16"], help="override the config")
     t.add_argument("--out", help="override the config's run directory")

@@ -12,7 +12,7 @@ import yaml
 
 from runtime.precision import DTYPES
 
-STAGES = ("autoencoder", "teacher", "student")  # in training order; each is a section of TrainConfig
+STAGES = ("autoencoder", "teacher", "student", "decoder")  # in training order; each is a section of TrainConfig
 
 
 @dataclass
@@ -37,6 +37,17 @@ class StudentConfig(StageConfig):
 
 
 @dataclass
+class DecoderStage(StageConfig):
+    """A guided decoder fine-tuned, encoder frozen (so the transformer's latents keep their meaning), on
+    corrupted latents of guided crops: what the transformer makes is blurrier than the encoder's latents, and
+    the decoder should then take the geometry from the engine's buffers. steps 0: skipped."""
+
+    crop: int = 64
+    noise: float = 1.0  # corruption: Gaussian noise of up to this many latent standard deviations
+    blur: float = 0.5  # probability a latent is also blurred (2x pooled and repeated back up)
+
+
+@dataclass
 class TrainConfig:
     model: str  # architecture: a config.yaml such as runtime/configs/default.yaml
     data: str  # dataset directory (runtime/data/dataset.py)
@@ -53,6 +64,7 @@ class TrainConfig:
     autoencoder: AutoencoderStage = field(default_factory=lambda: AutoencoderStage(steps=3000, batch=32, lr=1e-3))
     teacher: StageConfig = field(default_factory=lambda: StageConfig(steps=6000, batch=16))
     student: StudentConfig = field(default_factory=lambda: StudentConfig(steps=1000, batch=8, lr=1e-4))
+    decoder: DecoderStage = field(default_factory=lambda: DecoderStage(steps=0, batch=32, lr=3e-4))
 
     @staticmethod
     def load(path: str | Path, **overrides: Any) -> TrainConfig:
@@ -62,7 +74,8 @@ class TrainConfig:
         unknown = set(raw) - known
         if unknown:
             raise ValueError(f"{path}: unknown keys {sorted(unknown)}; known: {sorted(known)}")
-        for name, cls in (("autoencoder", AutoencoderStage), ("teacher", StageConfig), ("student", StudentConfig)):
+        for name, cls in (("autoencoder", AutoencoderStage), ("teacher", StageConfig), ("student", StudentConfig),
+                          ("decoder", DecoderStage)):
             section = raw.get(name) or {}
             bad = set(section) - {f.name for f in fields(cls)}
             if bad:

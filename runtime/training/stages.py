@@ -65,6 +65,18 @@ def clip_indices(T: int, length: int, sinks: int, batch: int, g: torch.Generator
     return idx
 
 
+def _crop(
+    g: torch.Generator, frames: torch.Tensor, batch: int, crop: int, d: int
+) -> tuple[torch.Tensor, int, int, int]:
+    """Random frames (indices into frames, (N, 3, H, W)) and one crop window aligned to the latent grid."""
+    idx = torch.randint(0, len(frames), (batch,), generator=g)
+    H, W = frames.shape[-2:]
+    c = min(crop or H, H, W)
+    top = int(torch.randint(0, (H - c) // d + 1, (1,), generator=g)) * d
+    left = int(torch.randint(0, (W - c) // d + 1, (1,), generator=g)) * d
+    return idx, top, left, c
+
+
 def train_autoencoder(
     ctx: Context, mcfg: ModelConfig, ae: Autoencoder, train: Episodes, held: Episodes, progress=None
 ) -> Autoencoder:
@@ -73,11 +85,7 @@ def train_autoencoder(
 
     def loss_fn(g: torch.Generator) -> dict[str, torch.Tensor]:
         stage = trainer.stage
-        idx = torch.randint(0, len(frames), (stage.batch,), generator=g)
-        H, W = frames.shape[-2:]
-        c, d = min(stage.crop or H, H, W), ae.cfg.downsample  # crops aligned to the latent grid
-        top = int(torch.randint(0, (H - c) // d + 1, (1,), generator=g)) * d
-        left = int(torch.randint(0, (W - c) // d + 1, (1,), generator=g)) * d
+        idx, top, left, c = _crop(g, frames, stage.batch, stage.crop, ae.cfg.downsample)
         x = from_uint8(frames[idx, :, top : top + c, left : left + c]).to(ctx.device)
         x = x.contiguous(memory_format=torch.channels_last)  # oneDNN's fast convolution layout
         z = ae.encoder(x)
@@ -94,17 +102,59 @@ def train_autoencoder(
         trainer.run(loss_fn, progress)
     ae.eval()
     with torch.inference_mode(), ctx.autocast():
-        pick = torch.arange(held.frames.shape[1])[::8]
-        flat = (torch.arange(held.frames.shape[0])[:, None] * held.frames.shape[1] + pick).flatten()[:256]
-        x = from_uint8(held.frames.flatten(0, 1)[flat]).to(ctx.device)
-        z = ae.encoder(x).float()
-        ae.cfg.latent_scale = float(1.0 / z.std())
-        H = x.shape[-1]
-        guide = guidance_crops(held, flat, 0, 0, H).to(ctx.device) if ae.cfg.guidance else None
-        y = ae.decoder(z, guide).float().clamp(-1, 1)
-        held_psnr = psnr(y.cpu().numpy(), x.float().cpu().numpy(), peak=2.0)  # images in [-1, 1]
-    ctx.log({"stage": "autoencoder", "held_out_psnr": round(held_psnr, 2), "latent_scale": ae.cfg.latent_scale})
+        ae.cfg.latent_scale = float(1.0 / held_out(ae, held, ctx.device, "autoencoder", ctx)[1])
     mcfg.autoencoder.latent_scale = ae.cfg.latent_scale
+    ctx.log({"stage": "autoencoder", "latent_scale": ae.cfg.latent_scale})
+    return ae
+
+
+def held_out(ae: Autoencoder, held: Episodes, device: torch.device, stage: str, ctx: Context) -> tuple[float, float]:
+    """Reconstruction PSNR of held-out frames (every 8th, at most 256; with their guidance for a guided
+    decoder), logged, and the std of their unscaled latents."""
+    pick = torch.arange(held.frames.shape[1])[::8]
+    flat = (torch.arange(held.frames.shape[0])[:, None] * held.frames.shape[1] + pick).flatten()[:256]
+    x = from_uint8(held.frames.flatten(0, 1)[flat]).to(device)
+    z = ae.encoder(x).float()
+    guide = guidance_crops(held, flat, 0, 0, x.shape[-1]).to(device) if ae.cfg.guidance else None
+    y = ae.decoder(z, guide).float().clamp(-1, 1)
+    held_psnr = psnr(y.cpu().numpy(), x.float().cpu().numpy(), peak=2.0)  # images in [-1, 1]
+    ctx.log({"stage": stage, "held_out_psnr": round(held_psnr, 2)})
+    return held_psnr, float(z.std())
+
+
+def train_decoder(
+    ctx: Context, mcfg: ModelConfig, ae: Autoencoder, train: Episodes, held: Episodes, progress=None
+) -> Autoencoder:
+    """The decoder stage (runtime/training/config.py DecoderStage): guided crops get corrupted latents."""
+    frames = train.frames.flatten(0, 1)
+    stage = ctx.cfg.decoder
+    ae.to(ctx.device, memory_format=torch.channels_last)
+    ae.encoder.requires_grad_(False)
+    trainer = Trainer(ctx, "decoder", stage, ae.decoder)
+
+    def loss_fn(g: torch.Generator) -> dict[str, torch.Tensor]:
+        idx, top, left, c = _crop(g, frames, stage.batch, stage.crop, ae.cfg.downsample)
+        x = from_uint8(frames[idx, :, top : top + c, left : left + c]).to(ctx.device)
+        x = x.contiguous(memory_format=torch.channels_last)
+        with torch.no_grad():
+            z = ae.encoder(x).float()
+        B = len(idx)
+        keep = (torch.rand(B, generator=g) >= mcfg.dit.guidance_dropout).float()
+        blurred = F.interpolate(F.avg_pool2d(z, 2), scale_factor=2, mode="nearest")
+        blur = (torch.rand(B, generator=g) < stage.blur).float()[:, None, None, None]
+        sigma = torch.rand(B, 1, 1, 1, generator=g) * stage.noise * z.std()
+        corrupt = blur * blurred + (1 - blur) * z + sigma * torch.randn(z.shape, generator=g)
+        z = torch.where(keep[:, None, None, None] > 0, corrupt.to(z.device), z)  # guided crops only
+        guide = (guidance_crops(train, idx, top, left, c) * keep[:, None, None, None]).to(ctx.device)
+        y = ae.decoder(z, guide.contiguous(memory_format=torch.channels_last))
+        l1, l2 = (y.float() - x).abs().mean(), F.mse_loss(y.float(), x)
+        return {"loss": l1 + l2, "l1": l1, "mse": l2}
+
+    if not trainer.done:
+        trainer.run(loss_fn, progress)
+    ae.eval()
+    with torch.inference_mode(), ctx.autocast():
+        held_out(ae, held, ctx.device, "decoder", ctx)
     return ae
 
 
@@ -356,7 +406,7 @@ def extend_from(path: str, mcfg: ModelConfig, ae: Autoencoder, dit: DiT) -> bool
 
 
 
-def run(cfg: TrainConfig, until: str = "student", progress=None) -> Path:
+def run(cfg: TrainConfig, until: str = STAGES[-1], progress=None) -> Path:
     """Run every stage up to and including `until`, resuming whatever an earlier run left unfinished.
     Returns the servable model directory: <out>/model (the student, or the last stage trained)."""
     if until not in STAGES:
@@ -405,4 +455,6 @@ def run(cfg: TrainConfig, until: str = "student", progress=None) -> Path:
     student = build_models(mcfg)[1]
     student.load_state_dict(teacher.state_dict())
     student = train_student(ctx, student, teacher, latents, train, mcfg.sampler.steps, progress)
+    if "decoder" in stages and cfg.decoder.steps and ae.cfg.guidance:
+        ae = train_decoder(ctx, mcfg, ae, train, held, progress)
     return save_model(ctx, "model", mcfg, ae, student, held, mcfg.sampler.steps)
