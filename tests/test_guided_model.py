@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from guided_tiny import tiny_guided_config
 
 from runtime.eval.guided import evaluate_guided, scores
 from runtime.guidance import FEATURES, Guidance, features, nearness
@@ -24,15 +25,6 @@ from runtime.training.stages import extend_from
 from runtime.world import Action, Frame, World
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def tiny_guided_config(tmp_path: Path) -> Path:
-    raw = yaml.safe_load((ROOT / "runtime/configs/tiny.yaml").read_text())
-    raw["autoencoder"].update(guidance=FEATURES, guidance_channels=[4, 4, 8, 8])
-    raw["dit"].update(guidance=FEATURES, guidance_res=2, guidance_dropout=0.3)
-    path = tmp_path / "tiny_guided.yaml"
-    path.write_text(yaml.safe_dump(raw))
-    return path
 
 
 def random_guidance(rng: np.random.Generator, size: int) -> Guidance:

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from guided_tiny import tiny_guided_config
 
 from bridge.client.client import Client, ServerError
 from bridge.client.launch import DaemonProcess
@@ -22,7 +23,6 @@ from bridge.protocol.guidance import GuidanceBuffers
 from bridge.server.daemon import Daemon, DaemonConfig
 from bridge.server.recorder import RecordConfig
 from runtime.data.dataset import Dataset
-from runtime.guidance import FEATURES
 from runtime.maze.explore import Player
 from runtime.maze.world import MazeWorld
 from runtime.neural.checkpoint import init_checkpoint
@@ -284,13 +284,8 @@ def worldbridge(*args: str) -> str:
 
 
 def tiny_guided_model(tmp_path: Path) -> Path:
-    """A random tiny guided checkpoint (tests/test_guided_model.py's config) standing in for models/guided."""
-    raw_cfg = yaml.safe_load((ROOT / "runtime/configs/tiny.yaml").read_text())
-    raw_cfg["autoencoder"].update(guidance=FEATURES, guidance_channels=[4, 4, 8, 8])
-    raw_cfg["dit"].update(guidance=FEATURES, guidance_res=2, guidance_dropout=0.3)
-    config = tmp_path / "tiny_guided.yaml"
-    config.write_text(yaml.safe_dump(raw_cfg))
-    init_checkpoint(tmp_path / "guided", config, seed=2)
+    """A random tiny guided checkpoint (tests/guided_tiny.py) standing in for models/guided."""
+    init_checkpoint(tmp_path / "guided", tiny_guided_config(tmp_path), seed=2)
     return tmp_path / "guided"
 
 
