@@ -42,6 +42,8 @@ class DecoderStage(StageConfig):
     corrupted latents of guided crops: what the transformer makes is blurrier than the encoder's latents, and
     the decoder should then take the geometry from the engine's buffers. steps 0: skipped."""
 
+    steps: int = 0
+    batch: int = 32
     crop: int = 64
     noise: float = 1.0  # corruption: Gaussian noise of up to this many latent standard deviations
     blur: float = 0.5  # probability a latent is also blurred (2x pooled and repeated back up)
@@ -64,7 +66,7 @@ class TrainConfig:
     autoencoder: AutoencoderStage = field(default_factory=lambda: AutoencoderStage(steps=3000, batch=32, lr=1e-3))
     teacher: StageConfig = field(default_factory=lambda: StageConfig(steps=6000, batch=16))
     student: StudentConfig = field(default_factory=lambda: StudentConfig(steps=1000, batch=8, lr=1e-4))
-    decoder: DecoderStage = field(default_factory=lambda: DecoderStage(steps=0, batch=32, lr=3e-4))
+    decoder: DecoderStage = field(default_factory=DecoderStage)
 
     @staticmethod
     def load(path: str | Path, **overrides: Any) -> TrainConfig:
