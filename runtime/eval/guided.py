@@ -44,9 +44,14 @@ class GuidedTrajectory:
 
 def trajectories(out: Path, levels: Sequence[int], frames: int, size: int, fov_deg: float) -> list[GuidedTrajectory]:
     """One trajectory per level (style varied) with its guidance, generated once into the dataset `out`."""
-    wanted = {"levels": list(levels), "width": size, "frames": len(levels) * frames}
-    if not (out / "meta.json").exists() or {k: Dataset(out).meta.get(k) for k in ("levels", "width")} | {
-            "frames": Dataset(out).frames} != wanted:
+    wanted = {"levels": list(levels), "width": size, "frames": len(levels) * frames, "colour": "stored"}
+
+    def cached() -> dict:
+        meta = Dataset(out).meta
+        return {"levels": meta.get("levels"), "width": meta["width"], "frames": Dataset(out).frames,
+                "colour": meta.get("guidance", {}).get("colour")}
+
+    if not (out / "meta.json").exists() or cached() != wanted:
         shutil.rmtree(out, ignore_errors=True)
         maze = MazeWorld(level_seed=levels[0], fov_deg=fov_deg, style="varied")
         generate(maze, out, len(levels), frames, size, seed=EVAL_SEED, levels=levels, style="varied", guidance=True)
