@@ -3,14 +3,14 @@
 The engine owns the state (geometry, camera) and sends, with an input, cheap buffers of its current camera; a
 guided world (a model trained with them, runtime/neural/) renders the final look from them. The maze renders
 the same buffers as ground truth (runtime/maze/render.py). On the wire they are protocol 1.3's `guidance`
-(docs/protocol.md, section 4c); bridge/protocol/ converts them to this type.
+(docs/protocol.md, section 4c); bridge/server/ converts them to this type.
 
     colour  (H, W, 3) uint8   a cheap colour render: flat colour per material, unlit, no fog
     depth   (H, W) float32    distance from the eye along the pixel's ray, in world units (metres); inf (or any
                               value <= 0) where there is no surface (sky)
     ids     (H, W) uint16     semantic / material id per pixel (the world's own table; the maze's: render.py)
 
-A buffer may be absent (None); a guided world says which ones it reads (GUIDED_BUFFERS for runtime/neural).
+A buffer may be absent (None); a guided world says which ones it reads (World.guidance_buffers).
 """
 
 from __future__ import annotations
