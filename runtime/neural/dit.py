@@ -283,14 +283,19 @@ class DiT(nn.Module):
         multiple of guidance_size (the decoder's full size) are average-pooled to it first."""
         if not self.cfg.guidance:
             return None
-        gh, gw = self.guidance_size
         if guide is None:
-            guide = like.new_zeros(*like.shape[:2], self.cfg.guidance, gh, gw)
-        elif guide.shape[-2:] != (gh, gw):
-            H, W = guide.shape[-2:]
-            pooled = F.avg_pool2d(guide.flatten(0, 1).float(), (H // gh, W // gw))
-            guide = pooled.unflatten(0, guide.shape[:2])
+            guide = like.new_zeros(*like.shape[:2], self.cfg.guidance, *self.guidance_size)
+        guide = self.pool_guidance(guide)
         return self.guide_embed(patchify(guide.to(like.dtype), self.cfg.patch * self.cfg.guidance_res))
+
+    def pool_guidance(self, guide: torch.Tensor) -> torch.Tensor:
+        """(..., G, H, W) guidance features at a multiple of guidance_size -> (..., G, gh, gw), averaged: what the
+        transformer reads (training pools its dataset once with this too)."""
+        (gh, gw), (H, W) = self.guidance_size, guide.shape[-2:]
+        if (gh, gw) == (H, W):
+            return guide
+        pooled = F.avg_pool2d(guide.flatten(0, -4).float(), (H // gh, W // gw))
+        return pooled.unflatten(0, guide.shape[:-3])
 
     def forward(
         self,

@@ -427,9 +427,9 @@ def run(cfg: TrainConfig, until: str = STAGES[-1], progress=None) -> Path:
         train_ae = extend_from(cfg.extend, mcfg, ae, dit)
     size = (mcfg.frame.width, mcfg.frame.height)
     n_train, n_total = split(cfg.data, cfg.holdout)
-    gsize = dit.guidance_size if mcfg.dit.guidance else None
-    train = load_episodes(cfg.data, 0, n_train, mcfg.dit.buttons, guidance_size=gsize).with_rays(dit, size)
-    held = load_episodes(cfg.data, n_train, n_total, mcfg.dit.buttons, guidance_size=gsize).with_rays(dit, size)
+    pool = dit.pool_guidance if mcfg.dit.guidance else None
+    train = load_episodes(cfg.data, 0, n_train, mcfg.dit.buttons, pool_guidance=pool).with_rays(dit, size)
+    held = load_episodes(cfg.data, n_train, n_total, mcfg.dit.buttons, pool_guidance=pool).with_rays(dit, size)
     if tuple(train.frames.shape[-2:]) != (mcfg.frame.height, mcfg.frame.width):
         raise ValueError(
             f"{cfg.data}: frames are {tuple(train.frames.shape[-2:])} (H, W), the model wants "

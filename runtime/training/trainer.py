@@ -20,7 +20,6 @@ import numpy as np
 import torch
 import torch.distributed as dist
 import torch.nn as nn
-import torch.nn.functional as F
 
 from runtime.camera import intrinsics
 from runtime.data.dataset import Dataset
@@ -191,13 +190,13 @@ class Episodes:
 
 def load_episodes(
     root: str | Path, first: int, last: int, buttons: int, progress: Callable[[int], None] | None = None,
-    guidance_size: tuple[int, int] | None = None,
+    pool_guidance: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> Episodes:
-    """Episodes first..last-1 of a dataset (all must have the same length). guidance_size: (gh, gw) of a guided
-    transformer's pooled features: the dataset's guidance buffers are loaded too (it must have them)."""
+    """Episodes first..last-1 of a dataset (all must have the same length). pool_guidance: a guided
+    transformer's DiT.pool_guidance: the dataset's guidance buffers are loaded too (it must have them)."""
     data = Dataset(Path(root))
     width, height = data.meta["width"], data.meta["height"]
-    if guidance_size and not data.has_guidance:
+    if pool_guidance and not data.has_guidance:
         raise ValueError(f"{root}: a guided model trains on guidance buffers; generate the data with --guidance")
     frames, actions, poses, lens, colour, depth, guide = [], [], [], [], [], [], []
     for k in range(first, last):
@@ -207,16 +206,16 @@ def load_episodes(
         actions.append(torch.from_numpy(np.concatenate([ep["move"], ep["look"], bits], 1).astype(np.float32)))
         poses.append(torch.from_numpy(np.linalg.inv(ep["poses"][0].astype(np.float64)) @ ep["poses"]).float())
         lens.append(torch.tensor([intrinsics(width, height, f) for f in ep["fov_deg"]], dtype=torch.float32))
-        if guidance_size:
+        if pool_guidance:
             g = data.guidance(k, np.float16)
             colour.append(torch.from_numpy(g.colour))
             depth.append(torch.from_numpy(g.depth))
             full = torch.from_numpy(features(g, width, height))  # (T, G, H, W)
-            guide.append(F.adaptive_avg_pool2d(full, guidance_size).half())
+            guide.append(pool_guidance(full).half())
         if progress:
             progress(1)
     episodes = Episodes(torch.stack(frames), torch.stack(actions), torch.stack(poses), torch.stack(lens))
-    if guidance_size:
+    if pool_guidance:
         episodes.colour, episodes.depth, episodes.guide = torch.stack(colour), torch.stack(depth), torch.stack(guide)
     return episodes
 
