@@ -32,6 +32,16 @@ class Guidance:
     depth: np.ndarray | None = None
     ids: np.ndarray | None = None
 
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height) of the buffers that are present."""
+        shapes = [b.shape[-2:] for b in (self.depth, self.ids) if b is not None]
+        if self.colour is not None:
+            shapes.append(self.colour.shape[-3:-1])
+        if not shapes:
+            raise ValueError("guidance has no buffers")
+        return int(shapes[0][1]), int(shapes[0][0])
+
 
 def nearness(depth: np.ndarray) -> np.ndarray:
     """depth (...) -> exp(-depth / DEPTH_SCALE) in [0, 1] float32: 1 at the eye, 0 far away and where there is
