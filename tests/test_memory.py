@@ -15,7 +15,8 @@ from runtime.neural.dit import DiT, DiTConfig
 from runtime.neural.kv_cache import KVCache
 from runtime.neural.memory import Memory
 from runtime.neural.world import NeuralWorld
-from runtime.training.stages import memory_frames
+from runtime.training.stages import SelfRollouts, memory_frames
+from runtime.training.trainer import Episodes
 from runtime.world import Action
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -101,6 +102,29 @@ def test_training_clips_retrieve_memory_as_the_daemon_does() -> None:
     assert present.all() and set(index[0].tolist()) <= {4, 8, 12, 16, 20}  # stride 4, facing yaw 0, before 24
     index, present = memory_frames(poses, poses[:, 5], torch.tensor([2]), 2, 60.0, sinks=2)
     assert not present.any()  # nothing between the sinks and the window yet
+
+
+def test_student_rollouts_keep_and_recall_memory_as_the_daemon_does() -> None:
+    torch.manual_seed(0)
+    cfg = DiTConfig(patch=1, dim=32, depth=2, heads=2, mlp_ratio=2.0, buttons=1, sinks=1, window=2, memory=2)
+    student, teacher = (DiT(cfg, 4, (2, 2), zero_init=False).eval() for _ in range(2))
+    T = 24  # a spin at 30 degrees a frame: frame 13 (yaw 30) sees what frame 0 saw, frames 4 and 8 look away
+    poses = torch.from_numpy(np.stack([cam(30.0 * i) for i in range(T)])).float()[None]
+    data = Episodes(torch.zeros(1, T, 3, 8, 8, dtype=torch.uint8), torch.zeros(1, T, cfg.action_dim), poses,
+                    torch.zeros(1, T, 4), rays=torch.randn(1, T, 4, 6))
+    rollouts = SelfRollouts(student, teacher, torch.randn(1, T, 4, 2, 2), data, 2, 20, torch.device("cpu"),
+                            torch.float32, 60.0)
+    g = torch.Generator().manual_seed(0)
+    for _ in range(12):
+        rollouts.advance(g, [1.0, 0.5, 0.0])
+    assert rollouts.t.tolist() == [13, 13]
+    for b in range(2):
+        mine, theirs = rollouts.memories[b]
+        assert mine.frames.tolist() == theirs.frames.tolist() == [0, 4, 8, 12]  # every 4th frame, as served
+        assert rollouts.student_cache.remembered[b].tolist() == [True, False]  # frame 12 is still in the window
+        assert torch.equal(rollouts.student_cache.k[:, b, 1], mine.k[0].float())
+        assert torch.equal(rollouts.teacher_cache.k[:, b, 1], theirs.k[0].float())  # each model's own keys
+        assert not torch.equal(mine.k[0], theirs.k[0])
 
 
 def memory_model(tmp_path: Path) -> Path:

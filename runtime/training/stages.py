@@ -38,7 +38,7 @@ from runtime.neural.checkpoint import ModelConfig, build_models, load_checkpoint
 from runtime.neural.dit import DiT
 from runtime.neural.generate import commit
 from runtime.neural.kv_cache import KVCache
-from runtime.neural.memory import STRIDE
+from runtime.neural.memory import STRIDE, Memory
 from runtime.neural.sampler import sample, timesteps
 from runtime.precision import torch_dtype
 from runtime.training.config import STAGES, TrainConfig
@@ -232,10 +232,15 @@ def diffusion_forcing_loss(
     return {"loss": loss}
 
 
+def vertical_fov_deg(data: Episodes) -> float:
+    """The episodes' vertical field of view, from their first frame's lens: what memory retrieval scores with."""
+    fy, cy = float(data.lens[0, 0, 1]), float(data.lens[0, 0, 3])
+    return math.degrees(2 * math.atan(cy / fy))
+
+
 def train_teacher(ctx: Context, dit: DiT, latents: torch.Tensor, data: Episodes, progress=None) -> DiT:
     trainer = Trainer(ctx, "teacher", ctx.cfg.teacher, dit.to(ctx.device))
-    fy, cy = float(data.lens[0, 0, 1]), float(data.lens[0, 0, 3])
-    fov_deg = math.degrees(2 * math.atan(cy / fy))  # what memory retrieval scores views with
+    fov_deg = vertical_fov_deg(data)
 
     def loss_fn(g: torch.Generator) -> dict[str, torch.Tensor]:
         return diffusion_forcing_loss(dit, latents, data, trainer.stage.batch, g, ctx.device, fov_deg)
@@ -264,9 +269,10 @@ class SelfRollouts:
         rollout: int,
         device: torch.device,
         dtype: torch.dtype,
+        fov_deg: float = 60.0,
     ):
         self.student, self.teacher, self.latents, self.data = student, teacher, latents, data
-        self.rollout, self.device = rollout, device
+        self.rollout, self.device, self.fov_deg = rollout, device, fov_deg
         cfg = student.cfg
 
         def cache() -> KVCache:
@@ -280,7 +286,7 @@ class SelfRollouts:
                 capacity=batch,
                 device=device,
                 dtype=dtype,
-                memory=cfg.memory,  # left empty: the rollouts keep no store, but positions follow the layout
+                memory=cfg.memory,
             )
 
         self.student_cache, self.teacher_cache = cache(), cache()
@@ -289,6 +295,8 @@ class SelfRollouts:
         self.age = torch.full((batch,), rollout, dtype=torch.long)  # forces a restart on first use
         self.has_pose = torch.ones(batch, dtype=torch.bool, device=device)
         self.has_guide = torch.ones(batch, device=device)  # 1 / 0: the episode runs with / without guidance
+        # memory models: each row's store as the daemon keeps it, of the student's and of the teacher's keys
+        self.memories = [(Memory(), Memory()) for _ in range(batch)] if cfg.memory else None
 
     def conditions(self, rows: list[int]) -> tuple:
         """(action, rays, has_pose, guide or None) of the next frame of each row's episode."""
@@ -313,20 +321,44 @@ class SelfRollouts:
             self.has_guide[b] = float(torch.rand(1, generator=g) >= self.student.cfg.guidance_dropout)
             for cache in (self.student_cache, self.teacher_cache):
                 cache.reset(b)
+            if self.memories:
+                self.memories[b] = (Memory(), Memory())
         if restart:  # the real first frame enters both caches
             first = self.latents[self.ep[restart], 0].to(self.device)
             conds = self.conditions(restart)
             commit(self.student, self.student_cache, restart, first, *conds)
             commit(self.teacher, self.teacher_cache, restart, first, *conds)
+            self.remember(restart)
             self.t[restart] += 1
         conds = self.conditions(rows)
         noise = torch.randn(len(rows), *self.latents.shape[2:], generator=g).to(self.device)
+        self.recall(rows)
         past = self.past(self.student_cache, rows)
         x = sample(lambda x, t: self.velocity(self.student, past, x, t, conds), noise, schedule)
         commit(self.student, self.student_cache, rows, x, *conds)
         commit(self.teacher, self.teacher_cache, rows, x, *conds)
+        self.remember(rows)
         self.t += 1
         self.age += 1
+        self.recall(rows)  # for the frame the loss makes next
+
+    def remember(self, rows: list[int]) -> None:
+        """Memory models: offer each row's frame just committed (index t) to its stores, as the daemon does."""
+        for b in rows if self.memories else ():
+            pose = self.data.poses[self.ep[b], self.t[b]].double().numpy()
+            for memory, cache in zip(self.memories[b], (self.student_cache, self.teacher_cache)):
+                memory.add(int(self.t[b]), pose, *cache.latest(b))
+
+    def recall(self, rows: list[int]) -> None:
+        """Memory models: put into each row's memory slots the stored frames that overlap the view of its next
+        frame (index t) most, the same frames for the student and the teacher."""
+        cfg = self.student.cfg
+        for b in rows if self.memories else ():
+            pose = self.data.poses[self.ep[b], self.t[b]].double().numpy()
+            mine, theirs = self.memories[b]
+            best = mine.recall(pose, self.fov_deg, int(self.t[b]), cfg.memory, recent=cfg.window)
+            self.student_cache.remember(b, [(mine.k[i], mine.v[i]) for i in best])
+            self.teacher_cache.remember(b, [(theirs.k[i], theirs.v[i]) for i in best])
 
     @staticmethod
     def past(cache: KVCache, rows: list[int]) -> tuple[torch.Tensor, ...]:
@@ -357,6 +389,7 @@ def train_student(
         scfg.rollout,
         ctx.device,
         torch.float32 if dtype == torch.float16 else dtype,
+        vertical_fov_deg(data),
     )
     student_schedule, teacher_schedule = timesteps(steps), timesteps(scfg.teacher_steps)
 
