@@ -50,6 +50,20 @@ def test_memory_recalls_overlapping_old_frames_only() -> None:
     assert float(m.k[1][0, 0, 0, 0]) == 2.0  # the keys stored are those offered
 
 
+def test_memory_finds_the_frame_made_from_here() -> None:
+    m = Memory(capacity=8, stride=1)
+    z = [torch.full((2, 2, 2), float(i)) for i in range(5)]
+    poses = [cam(0), cam(90), cam(0, EYE + [0, 0, 0.05]), cam(2), cam(0, EYE + [0, 0, 1])]
+    for frame, (pose, latent) in enumerate(zip(poses, z)):
+        m.add(frame, pose, *kv(frame), latent)
+    assert m.nearest(cam(0), now=10, recent=0) == 0  # exactly here
+    assert m.nearest(cam(0, EYE + [0, 0, 0.06]), now=10, recent=0) == 2  # a step away: the closer one
+    assert m.nearest(cam(1.9), now=10, recent=0) == 3
+    assert m.nearest(cam(0), now=10, recent=10) is None  # all made too recently: the window shows them
+    assert m.nearest(cam(45), now=10, recent=0) is None and m.nearest(cam(0, EYE + [0, 0, 0.5]), 10, 0) is None
+    assert torch.equal(m.latents[2], z[2])
+
+
 def test_memory_stays_bounded_and_spread_out() -> None:
     m = Memory(capacity=16, stride=1)
     rng = np.random.default_rng(0)
@@ -151,6 +165,31 @@ def test_world_memory_is_bounded_and_changes_revisits(tmp_path: Path) -> None:
             assert memory is None
     assert np.array_equal(frames[True][2], frames[False][2])  # nothing old enough to recall yet
     assert not np.array_equal(frames[True][-1], frames[False][-1])  # a revisit sees the frames it recalls
+
+
+def test_anchoring_redraws_a_remembered_place_from_its_frame(tmp_path: Path) -> None:
+    """Standing still: once a stored frame of this pose is older than the window, each frame starts from it
+    (noised to the anchor time), so it stays near the first frames; without anchoring it is drawn anew."""
+    path = memory_model(tmp_path)
+    raw = yaml.safe_load((path / "config.yaml").read_text())
+    frames, stored = {}, None
+    for anchor in (0.0, 0.25):
+        raw["sampler"]["anchor"] = anchor
+        (path / "config.yaml").write_text(yaml.safe_dump(raw))
+        world = NeuralWorld(path)
+        world.reset(0, 1, 32, 32, pose=cam(0))
+        frames[anchor] = [world.step({0: Action(pose=cam(0))})[0].pixels for _ in range(24)]
+        if anchor:
+            memory = world.memory_of(0)
+            stored = world.backend.decode(memory.latents[memory.nearest(cam(0), 25, 0)][None])[0]
+    window = 3  # runtime/configs/tiny.yaml: frames 1-3 have no stored frame older than the window yet
+    assert all(np.array_equal(a, b) for a, b in zip(frames[0.0][:window], frames[0.25][:window]))
+    assert not np.array_equal(frames[0.0][window], frames[0.25][window])
+
+    def err(image: np.ndarray) -> float:
+        return float(np.abs(image.astype(float) - stored).mean())
+
+    assert err(frames[0.25][-1]) < 0.5 * err(frames[0.0][-1])
 
 
 def test_bench_times_frames_with_a_full_memory(tmp_path: Path) -> None:

@@ -29,9 +29,10 @@ class Backend(Protocol):
         """(b, C, h, w) latents -> (b, H, W, 3) uint8 pixels."""
 
     def generate(self, cache: KVCache, slots: list[int], noise: torch.Tensor, conditions: tuple,
-                 schedule: list[float], observed: torch.Tensor | None = None) -> torch.Tensor:
+                 schedule: list[float], observed: torch.Tensor | None = None,
+                 begin: torch.Tensor | None = None) -> torch.Tensor:
         """The next latent (b, C, h, w) of each episode in `slots`, committed to the cache (`observed` instead
-        when given: teacher forcing)."""
+        when given: teacher forcing; `begin`: rows whose noise starts part-way, sampler.sample)."""
 
     def commit(self, cache: KVCache, slots: list[int], latent: torch.Tensor, conditions: tuple) -> None:
         """Write finished latents (b, C, h, w) into the episodes' cache slots."""
@@ -59,9 +60,10 @@ class TorchBackend:
         return to_uint8(self.autoencoder.decode(latent, guidance)).cpu().numpy()
 
     def generate(self, cache: KVCache, slots: list[int], noise: torch.Tensor, conditions: tuple,
-                 schedule: list[float], observed: torch.Tensor | None = None) -> torch.Tensor:
+                 schedule: list[float], observed: torch.Tensor | None = None,
+                 begin: torch.Tensor | None = None) -> torch.Tensor:
         *conds, guide = conditions
-        return generate_cached(self.dit, cache, slots, noise, *conds, schedule, observed, guide)
+        return generate_cached(self.dit, cache, slots, noise, *conds, schedule, observed, guide, begin)
 
     def commit(self, cache: KVCache, slots: list[int], latent: torch.Tensor, conditions: tuple) -> None:
         commit(self.dit, cache, slots, latent.contiguous(), *conditions)

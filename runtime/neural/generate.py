@@ -45,18 +45,20 @@ def generate_cached(
     schedule: list[float],
     observed: torch.Tensor | None = None,
     guide: torch.Tensor | None = None,
+    begin: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """The next frame of each episode in `slots`, batched: denoise `noise` (b, C, h, w) along `schedule`
     with the cache as context, commit the result to the cache and return it (b, C, h, w).
     action (b, A), rays (b, N, 6), has_pose (b,): the conditions of the frame being made. `observed`
     (b, C, h, w): latents of the frames that truly came next, committed instead (teacher forcing). `guide`
-    (b, G, gh, gw): pooled guidance features of the frames being made (guided models)."""
+    (b, G, gh, gw): pooled guidance features of the frames being made (guided models). `begin` (b,): rows
+    whose `noise` is already part-way denoised, at that time (sampler.sample)."""
     context = dit.frame_context(action, rays, has_pose, *cache.view(slots), *cache.positions(slots), guide)
 
     def velocity(x: torch.Tensor, t: float) -> torch.Tensor:
         return dit.denoise(x, x.new_full((len(slots),), t), context)[0]
 
-    latent = sample(velocity, noise, schedule)
+    latent = sample(velocity, noise, schedule, begin)
     # the cache is unchanged since the context was made
     _commit(dit, cache, slots, latent if observed is None else observed, context)
     return latent

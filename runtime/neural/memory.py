@@ -8,12 +8,19 @@ pose, in a bounded store. Before each frame the entries whose views overlap the 
 memory slots, which the model attends to like extra sinks (WorldMem and Context-as-Memory retrieve by view
 overlap the same way). Frames still in the window are not retrieved: the model sees them anyway.
 
+Anchoring: a frame made where a stored frame was made (within ANCHOR_DISTANCE and ANCHOR_DEG: standing still, or
+walking back over the same poses) can start from that frame's latent, noised part-way, instead of from pure noise
+(SDEdit-style; the sampler's `anchor` time says how far): the model re-renders the place as it first drew it
+rather than drawing it anew, so what it drew does not drift away however long the camera stays or comes back.
+
 Bounded: at most `capacity` entries; when full, of the two entries nearest each other in position and heading
 the newer goes (the store keeps the places it saw, spread out, each as first seen, not the most recent frames),
 so memory and the per-frame cost of retrieval are the same at frame 50 and frame 50 000.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import torch
@@ -22,6 +29,8 @@ from runtime.camera import frustum_overlap
 
 CAPACITY = 128  # entries: with STRIDE 4 a store fills in 512 frames (32 s), then keeps the places it saw
 STRIDE = 4
+ANCHOR_DISTANCE = 0.1  # world units (about one frame of walking) and
+ANCHOR_DEG = 3.0  # degrees between view directions within which a stored frame was made "here"
 
 
 class Memory:
@@ -36,6 +45,7 @@ class Memory:
         self.frames = np.zeros(0, dtype=np.int64)  # frame index of each entry
         self.k: list[torch.Tensor] = []  # (L, N, H, hd) each
         self.v: list[torch.Tensor] = []
+        self.latents: list[torch.Tensor | None] = []  # (C, h, w) float32 each: the finished frame itself
 
     def __len__(self) -> int:
         return len(self.k)
@@ -48,8 +58,10 @@ class Memory:
         """Bytes of a full store whose frames hold `frame_elements` key and value numbers each."""
         return self.capacity * frame_elements * torch.empty(0, dtype=self.dtype).element_size()
 
-    def add(self, frame: int, pose: np.ndarray, k: torch.Tensor, v: torch.Tensor) -> None:
-        """Offer finished frame `frame` (its pose and cache-pass keys/values); kept every `stride` frames."""
+    def add(self, frame: int, pose: np.ndarray, k: torch.Tensor, v: torch.Tensor,
+            latent: torch.Tensor | None = None) -> None:
+        """Offer finished frame `frame` (its pose, cache-pass keys/values and, for anchoring, its latent);
+        kept every `stride` frames."""
         if frame % self.stride:
             return
         if len(self) == self.capacity:
@@ -58,6 +70,7 @@ class Memory:
         self.frames = np.append(self.frames, frame)
         self.k.append(k.detach().to(self.dtype).clone())
         self.v.append(v.detach().to(self.dtype).clone())
+        self.latents.append(None if latent is None else latent.detach().float().clone())
 
     def recall(self, pose: np.ndarray, fov_deg: float, now: int, count: int, recent: int) -> list[int]:
         """Indices of up to `count` entries that overlap the view from `pose` the most (at least min_overlap),
@@ -69,6 +82,20 @@ class Memory:
         best = np.argsort(-score, kind="stable")[:count]
         return [int(i) for i in best if score[i] >= self.min_overlap]
 
+    def nearest(self, pose: np.ndarray, now: int, recent: int) -> int | None:
+        """The entry made from (nearly) the camera `pose`: within ANCHOR_DISTANCE and ANCHOR_DEG, with a
+        latent, made before the last `recent` frames before frame `now`; the closest (the oldest of equals), or
+        None."""
+        if not len(self):
+            return None
+        dist = np.linalg.norm(self.poses[:, :3, 3] - pose[:3, 3], axis=1)
+        cos = np.clip(self.poses[:, :3, 2] @ pose[:3, 2], -1.0, 1.0)
+        ok = (dist <= ANCHOR_DISTANCE) & (cos >= math.cos(math.radians(ANCHOR_DEG))) & (self.frames < now - recent)
+        ok &= np.array([z is not None for z in self.latents])
+        if not ok.any():
+            return None
+        return int(np.argmin(np.where(ok, dist + (1 - cos), np.inf)))
+
     def _forget_most_redundant(self) -> None:
         pos = self.poses[:, :3, 3]
         heading = self.poses[:, :3, 2]
@@ -78,4 +105,4 @@ class Memory:
         gone = int(i if self.frames[i] > self.frames[j] else j)  # keep the first view of a place: revisits match it
         self.poses = np.delete(self.poses, gone, 0)
         self.frames = np.delete(self.frames, gone)
-        del self.k[gone], self.v[gone]
+        del self.k[gone], self.v[gone], self.latents[gone]

@@ -190,14 +190,15 @@ class OnnxBackend:
         return self._run("decode", [latent.numpy()])[0]
 
     def generate(self, cache: KVCache, slots: list[int], noise: torch.Tensor, conditions: tuple,
-                 schedule: list[float], observed: torch.Tensor | None = None) -> torch.Tensor:
+                 schedule: list[float], observed: torch.Tensor | None = None,
+                 begin: torch.Tensor | None = None) -> torch.Tensor:
         feeds = self._feeds(cache, slots, conditions)
         times = np.ones(len(slots), dtype=np.float32)
 
         def velocity(x: torch.Tensor, t: float) -> torch.Tensor:
             return torch.from_numpy(self._run("step", [x.numpy(), times * t, *feeds])[0])
 
-        latent = sample(velocity, noise, schedule)
+        latent = sample(velocity, noise, schedule, begin)
         self._write(cache, slots, latent if observed is None else observed, feeds)
         return latent
 

@@ -26,10 +26,15 @@ class SamplerConfig:
 
     steps: int = 4  # denoising steps per frame, 1-4 for a distilled model
     shift: float = 1.0  # timestep shift; > 1 spends more of the steps at high noise
+    # memory models: a frame made where a remembered frame was made (runtime/neural/memory.py, Memory.nearest)
+    # starts from that frame's latent noised to this time instead of from noise (0: never)
+    anchor: float = 0.0
 
     def __post_init__(self) -> None:
         if self.steps < 1 or not self.shift > 0:
             raise ValueError(f"sampler needs steps >= 1 and shift > 0, got {self.steps} and {self.shift}")
+        if not 0.0 <= self.anchor < 1.0:
+            raise ValueError(f"sampler anchor must be in [0, 1), got {self.anchor}")
 
 
 def timesteps(steps: int, shift: float = 1.0) -> list[float]:
@@ -39,13 +44,20 @@ def timesteps(steps: int, shift: float = 1.0) -> list[float]:
 
 
 def sample(
-    velocity: Callable[[torch.Tensor, float], torch.Tensor], noise: torch.Tensor, schedule: list[float]
+    velocity: Callable[[torch.Tensor, float], torch.Tensor], noise: torch.Tensor, schedule: list[float],
+    begin: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Integrate dx/dt = velocity(x, t) from schedule[0] to schedule[-1] with Euler steps; returns x at the end.
-    noise: (B, C, h, w), the sample at t = schedule[0]."""
+    noise: (B, C, h, w), the sample at t = schedule[0]. begin: (B,) where rows start part-way: row b holds the
+    sample at time begin[b] (one of the schedule's times) and only the steps from there move it; steps that
+    move no row are skipped."""
     x = noise
     for t, t_next in zip(schedule[:-1], schedule[1:]):
-        x = x + (t_next - t) * velocity(x, t).to(x.dtype)
+        moving = None if begin is None else (begin >= t - 1e-6)
+        if moving is not None and not moving.any():
+            continue
+        dx = (t_next - t) * velocity(x, t).to(x.dtype)
+        x = x + (dx if moving is None else dx * moving.to(dx.dtype)[:, None, None, None])
     return x
 
 

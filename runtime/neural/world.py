@@ -103,6 +103,8 @@ class NeuralWorld(World):
         if steps is not None and steps < 1:
             raise ValueError(f"steps must be >= 1, not {steps}")
         self.schedule = timesteps(steps or cfg.sampler.steps, cfg.sampler.shift)
+        # memory anchoring (runtime/neural/memory.py): the schedule time nearest the config's, never the end
+        self.anchor = min(self.schedule[:-1], key=lambda t: abs(t - cfg.sampler.anchor)) if cfg.sampler.anchor else 0.0
         self.backend: Backend
         if backend == "torch":
             self.backend = TorchBackend(self.dit, self.autoencoder, self.device, self.dtype)
@@ -154,18 +156,16 @@ class NeuralWorld(World):
         self._episodes[key] = episode
         conditions = self.conditions([episode], [Action(pose=pose)])
         with self._inference():
-            if pixels is not None:
-                first = self.backend.encode(pixels)
-            elif self.start_frames is not None:
-                frame = self.start_frames[seed % len(self.start_frames)][None].to(self.device)
-                first = self.backend.encode(from_uint8(frame).contiguous(memory_format=torch.channels_last))
-            else:
+            if pixels is None and self.start_frames is None:  # no start frame: the model makes one
                 noise = episode_noise([generator], self.latent_shape, self.device)
-                first = None
-                self.backend.generate(self.cache, [slot], noise, conditions, self.schedule)
-            if first is not None:
+                first = self.backend.generate(self.cache, [slot], noise, conditions, self.schedule)
+            else:
+                if pixels is None:
+                    frame = self.start_frames[seed % len(self.start_frames)][None].to(self.device)
+                    pixels = from_uint8(frame).contiguous(memory_format=torch.channels_last)
+                first = self.backend.encode(pixels)
                 self.backend.commit(self.cache, [slot], first, conditions)
-        self._remember([episode])
+        self._remember([episode], first)
 
     def step(self, actions: dict[Hashable, Action]) -> dict[Hashable, Frame]:
         """One frame for every episode in `actions`, all in one batch."""
@@ -204,9 +204,10 @@ class NeuralWorld(World):
             truth = None
             if observed is not None:
                 truth = self.backend.encode(torch.cat([self._image_to_model(observed[k]) for k in keys]))
-            latent = self.backend.generate(self.cache, slots, noise, conditions, self.schedule, truth)
+            begin = self._anchor(episodes, noise)
+            latent = self.backend.generate(self.cache, slots, noise, conditions, self.schedule, truth, begin)
             pixels = self.backend.decode(latent, conditions[3] if self.guided else None)  # (b, H, W, 3)
-        self._remember(episodes)
+        self._remember(episodes, latent)
         by_key = {key: Frame(pixels[i], episode.pose.copy()) for i, (key, episode) in enumerate(zip(keys, episodes))}
         return {key: by_key[key] for key in actions}
 
@@ -218,11 +219,26 @@ class NeuralWorld(World):
                 best = e.memory.recall(e.pose, a.fov_deg or self.fov_deg, e.frames, M, recent=W)
                 self.cache.remember(e.slot, [(e.memory.k[i], e.memory.v[i]) for i in best])
 
-    def _remember(self, episodes: list[_Episode]) -> None:
-        """Count the frame each episode just finished; memory models offer it to the store."""
-        for e in episodes:
+    def _anchor(self, episodes: list[_Episode], noise: torch.Tensor) -> torch.Tensor | None:
+        """Memory anchoring: each episode whose camera is where a stored frame was made starts from that
+        frame's latent noised to the anchor time (noise (b, C, h, w) is changed in place for those rows).
+        Returns the rows' start times (b,) for the sampler, or None when no row is anchored."""
+        if not self.anchor:
+            return None
+        begin, a = torch.ones(len(episodes), device=noise.device), self.anchor
+        for i, e in enumerate(episodes):
+            j = None if e.memory is None else e.memory.nearest(e.pose, e.frames, recent=self.config.dit.window)
+            if j is not None:
+                noise[i] = (1 - a) * e.memory.latents[j].to(noise.device) + a * noise[i]
+                begin[i] = a
+        return begin if (begin < 1).any() else None
+
+    def _remember(self, episodes: list[_Episode], latents: torch.Tensor) -> None:
+        """Count the frame each episode just finished (latents (b, C, h, w)); memory models offer it to the
+        store."""
+        for e, latent in zip(episodes, latents):
             if e.memory is not None:
-                e.memory.add(e.frames, e.pose, *self.cache.latest(e.slot))
+                e.memory.add(e.frames, e.pose, *self.cache.latest(e.slot), latent)
             e.frames += 1
 
     def memory_of(self, key: Hashable) -> Memory | None:
