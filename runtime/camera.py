@@ -60,7 +60,7 @@ def frustum_overlap(query: np.ndarray, others: np.ndarray, fov_deg: float, aspec
     pts = np.concatenate([dirs * d for d in _OVERLAP_DEPTHS])  # (Q, 3)
     world = pts @ query[:3, :3].T + query[:3, 3]  # (Q, 3)
     rot, origin = others[:, :3, :3], others[:, :3, 3]  # (E, 3, 3), (E, 3)
-    local = np.einsum("eji,eqj->eqi", rot, world[None] - origin[:, None])  # (E, Q, 3): R^T (p - o)
+    local = (world[None] - origin[:, None]) @ rot  # (E, Q, 3): R^T (p - o), row by row
     z = local[..., 2]
     with np.errstate(divide="ignore", invalid="ignore"):
         x, y = local[..., 0] / (z * t * aspect), local[..., 1] / (z * t)
