@@ -207,7 +207,7 @@ class NeuralWorld(World):
             begin = self._anchor(episodes, noise)
             latent = self.backend.generate(self.cache, slots, noise, conditions, self.schedule, truth, begin)
             pixels = self.backend.decode(latent, conditions[3] if self.guided else None)  # (b, H, W, 3)
-        self._remember(episodes, latent)
+        self._remember(episodes, latent if truth is None else truth)  # what the cache holds
         by_key = {key: Frame(pixels[i], episode.pose.copy()) for i, (key, episode) in enumerate(zip(keys, episodes))}
         return {key: by_key[key] for key in actions}
 
