@@ -330,9 +330,9 @@ class SelfRollouts:
             commit(self.teacher, self.teacher_cache, restart, first, *conds)
             self.remember(restart)
             self.t[restart] += 1
+            self.recall(restart)  # the others recalled for this frame when they made the last one
         conds = self.conditions(rows)
         noise = torch.randn(len(rows), *self.latents.shape[2:], generator=g).to(self.device)
-        self.recall(rows)
         past = self.past(self.student_cache, rows)
         x = sample(lambda x, t: self.velocity(self.student, past, x, t, conds), noise, schedule)
         commit(self.student, self.student_cache, rows, x, *conds)
