@@ -8,16 +8,15 @@ maze's colour and depth of unseen level 1003, rendered before timing (what `worl
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
-import statistics
 import sys
-import time
 from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from runtime.eval.bench import scripted_action  # noqa: E402
+from runtime.eval.bench import median_ms, scripted_action  # noqa: E402
 from runtime.maze.world import MazeWorld  # noqa: E402
 from runtime.neural.world import NeuralWorld  # noqa: E402
 from runtime.world import Action  # noqa: E402
@@ -26,16 +25,12 @@ MODELS = Path(__file__).resolve().parents[1] / "models"
 
 
 def frame_ms(world: NeuralWorld, action, frames: int, warmup: int = 20) -> float:
-    """Median ms of world.step for one episode, after `warmup` frames."""
+    """Median ms of world.step for one episode walking `action(i)`, after `warmup` frames."""
     world.reset("k", 0, 128, 128)
-    for i in range(warmup):
-        world.step({"k": action(i)})
-    times = []
-    for i in range(warmup, warmup + frames):
-        start = time.perf_counter()
-        world.step({"k": action(i)})
-        times.append((time.perf_counter() - start) * 1e3)
-    return round(statistics.median(times), 2)
+    i = itertools.count()
+    for _ in range(warmup):
+        world.step({"k": action(next(i))})
+    return median_ms(lambda: world.step({"k": action(next(i))}), frames)
 
 
 def main() -> None:

@@ -31,6 +31,7 @@ CAPACITY = 128  # entries: with STRIDE 4 a store fills in 512 frames (32 s), the
 STRIDE = 4
 ANCHOR_DISTANCE = 0.1  # world units (about one frame of walking) and
 ANCHOR_DEG = 3.0  # degrees between view directions within which a stored frame was made "here"
+_ANCHOR_COS = math.cos(math.radians(ANCHOR_DEG))
 
 
 class Memory:
@@ -90,7 +91,7 @@ class Memory:
             return None
         dist = np.linalg.norm(self.poses[:, :3, 3] - pose[:3, 3], axis=1)
         cos = np.clip(self.poses[:, :3, 2] @ pose[:3, 2], -1.0, 1.0)
-        ok = (dist <= ANCHOR_DISTANCE) & (cos >= math.cos(math.radians(ANCHOR_DEG))) & (self.frames < now - recent)
+        ok = (dist <= ANCHOR_DISTANCE) & (cos >= _ANCHOR_COS) & (self.frames < now - recent)
         ok &= np.array([z is not None for z in self.latents])
         if not ok.any():
             return None
