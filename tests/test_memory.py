@@ -59,7 +59,8 @@ def test_memory_finds_the_frame_made_from_here() -> None:
     assert m.nearest(cam(0), now=10, recent=0) == 0  # exactly here
     assert m.nearest(cam(0, EYE + [0, 0, 0.06]), now=10, recent=0) == 2  # a step away: the closer one
     assert m.nearest(cam(1.9), now=10, recent=0) == 3
-    assert m.nearest(cam(0), now=10, recent=10) is None  # all made too recently: the window shows them
+    assert m.nearest(cam(0, EYE + [0, 0, 0.01]), now=10, recent=10) is None  # too recent: a walking camera
+    assert m.nearest(cam(0), now=10, recent=10) == 0  # ... but exactly here (an engine holding still) anchors
     assert m.nearest(cam(45), now=10, recent=0) is None and m.nearest(cam(0, EYE + [0, 0, 0.5]), 10, 0) is None
     assert torch.equal(m.latents[2], z[2])
 
@@ -168,28 +169,32 @@ def test_world_memory_is_bounded_and_changes_revisits(tmp_path: Path) -> None:
 
 
 def test_anchoring_redraws_a_remembered_place_from_its_frame(tmp_path: Path) -> None:
-    """Standing still: once a stored frame of this pose is older than the window, each frame starts from it
-    (noised to the anchor time), so it stays near the first frames; without anchoring it is drawn anew."""
+    """Standing still: each frame starts from the stored frame of this very pose (noised to the anchor time), from
+    the first step on, so it stays near the first frame; without anchoring it is drawn anew. A camera that walks
+    on, each step within the anchoring distance, is not pulled back to the frames it just left (the window)."""
     path = memory_model(tmp_path)
     raw = yaml.safe_load((path / "config.yaml").read_text())
-    frames, stored = {}, None
+    still, walking, stored = {}, {}, None
+    window = 3  # runtime/configs/tiny.yaml
     for anchor in (0.0, 0.25):
         raw["sampler"]["anchor"] = anchor
         (path / "config.yaml").write_text(yaml.safe_dump(raw))
         world = NeuralWorld(path)
         world.reset(0, 1, 32, 32, pose=cam(0))
-        frames[anchor] = [world.step({0: Action(pose=cam(0))})[0].pixels for _ in range(24)]
+        still[anchor] = [world.step({0: Action(pose=cam(0))})[0].pixels for _ in range(24)]
         if anchor:
             memory = world.memory_of(0)
             stored = world.backend.decode(memory.latents[memory.nearest(cam(0), 25, 0)][None])[0]
-    window = 3  # runtime/configs/tiny.yaml: frames 1-3 have no stored frame older than the window yet
-    assert all(np.array_equal(a, b) for a, b in zip(frames[0.0][:window], frames[0.25][:window]))
-    assert not np.array_equal(frames[0.0][window], frames[0.25][window])
+        world.reset(1, 1, 32, 32, pose=cam(0))
+        walking[anchor] = [world.step({1: Action(pose=cam(0, EYE + [0, 0, 0.06 * t]))})[1].pixels
+                           for t in range(1, 4 * window)]
+    assert not np.array_equal(still[0.0][0], still[0.25][0])  # anchored at once: the start's own pose
+    assert all(np.array_equal(a, b) for a, b in zip(walking[0.0], walking[0.25]))
 
     def err(image: np.ndarray) -> float:
         return float(np.abs(image.astype(float) - stored).mean())
 
-    assert err(frames[0.25][-1]) < 0.5 * err(frames[0.0][-1])
+    assert err(still[0.25][-1]) < 0.5 * err(still[0.0][-1])
 
 
 def test_bench_times_frames_with_a_full_memory(tmp_path: Path) -> None:

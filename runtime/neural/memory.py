@@ -12,6 +12,8 @@ Anchoring: a frame made where a stored frame was made (within ANCHOR_DISTANCE an
 walking back over the same poses) can start from that frame's latent, noised part-way, instead of from pure noise
 (SDEdit-style; the sampler's `anchor` time says how far): the model re-renders the place as it first drew it
 rather than drawing it anew, so what it drew does not drift away however long the camera stays or comes back.
+Stored frames still in the window anchor only a camera at exactly their pose (an engine holding still, or the
+first frames at the start image's pose): a walking camera is never pulled back to the frame it just left.
 
 Bounded: at most `capacity` entries; when full, of the two entries nearest each other in position and heading
 the newer goes (the store keeps the places it saw, spread out, each as first seen, not the most recent frames),
@@ -32,6 +34,7 @@ STRIDE = 4
 ANCHOR_DISTANCE = 0.1  # world units (about one frame of walking) and
 ANCHOR_DEG = 3.0  # degrees between view directions within which a stored frame was made "here"
 _ANCHOR_COS = math.cos(math.radians(ANCHOR_DEG))
+_SAME_DISTANCE, _SAME_COS = 1e-6, 1.0 - 1e-9  # "exactly this pose", up to float round-off
 
 
 class Memory:
@@ -85,13 +88,14 @@ class Memory:
 
     def nearest(self, pose: np.ndarray, now: int, recent: int) -> int | None:
         """The entry made from (nearly) the camera `pose`: within ANCHOR_DISTANCE and ANCHOR_DEG, with a
-        latent, made before the last `recent` frames before frame `now`; the closest (the oldest of equals), or
-        None."""
+        latent, and made before the last `recent` frames before frame `now` unless made from exactly `pose`;
+        the closest (the oldest of equals), or None."""
         if not len(self):
             return None
         dist = np.linalg.norm(self.poses[:, :3, 3] - pose[:3, 3], axis=1)
         cos = np.clip(self.poses[:, :3, 2] @ pose[:3, 2], -1.0, 1.0)
-        ok = (dist <= ANCHOR_DISTANCE) & (cos >= _ANCHOR_COS) & (self.frames < now - recent)
+        same = (dist <= _SAME_DISTANCE) & (cos >= _SAME_COS)
+        ok = (dist <= ANCHOR_DISTANCE) & (cos >= _ANCHOR_COS) & ((self.frames < now - recent) | same)
         ok &= np.array([z is not None for z in self.latents])
         if not ok.any():
             return None
