@@ -97,12 +97,14 @@ def test_eval_loops_command_writes_its_json(tmp_path):
     import sys
 
     r = subprocess.run([sys.executable, "-m", "bridge.tools.cli", "eval", "--loops", "--world", "maze", "--starts", "1",
-                        "--revisits", "2", "--still-frames", "20", "--size", "24", "--json", "--out", str(tmp_path)],
+                        "--revisits", "2", "--still-frames", "20", "--size", "24", "--level", "1003",
+                        "--style", "varied", "--json", "--out", str(tmp_path)],
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     report = json.loads((tmp_path / "loops.json").read_text())
     assert report == json.loads(r.stdout) and set(report["loops"]) >= {"spin_360", "out_and_back", "revisit_2s"}
     assert report["still"]["vs_first"]["20"]["psnr"] == 100.0
+    assert (report["level"], report["style"]) == (1003, "varied")  # the truth the trajectories were walked in
     bad = subprocess.run([sys.executable, "-m", "bridge.tools.cli", "eval", "--loops", "--revisits", "soon"],
                          capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and "--revisits takes seconds" in bad.stderr

@@ -343,7 +343,7 @@ def _loops(args: argparse.Namespace) -> int:
                            memory=not args.no_memory)
     except ValueError as e:
         raise UserError(str(e)) from e
-    report = loop_closure(world, MazeWorld(level_seed=args.level), args.starts, args.size, revisits,
+    report = loop_closure(world, MazeWorld(level_seed=args.level, style=args.style), args.starts, args.size, revisits,
                           args.still_frames, progress=lambda what: print(f"eval: {what}", file=sys.stderr, flush=True))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -528,6 +528,8 @@ def build_parser() -> argparse.ArgumentParser:
     lc.add_argument("--still-frames", type=int, default=2000, help="frames of standing still (0: skip)")
     lc.add_argument("--size", type=int, default=128, help="frame size asked of the world")
     lc.add_argument("--level", type=int, default=0, help="maze level the trajectories are walked in")
+    lc.add_argument("--style", default="default", choices=["default", "varied"],
+                    help="that level's look (varied: the guided models' levels, e.g. --level 1000 --style varied)")
     lc.add_argument("--no-memory", action="store_true", help="a model with memory slots, served without "
                     "retrieving (the same weights without memory: the with/without comparison)")
     lc.add_argument("--dtype", default="auto", choices=DTYPE_CHOICES, help="neural worlds on torch")

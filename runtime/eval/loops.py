@@ -125,8 +125,8 @@ def loop_closure(
     still against the first (drift), and against the truth."""
     say = progress or (lambda _: None)
     per_start = [make_loops(truth, 1000 + s, revisits) for s in range(starts)]
-    report: dict = {"world": world.name, "size": size, "starts": starts,
-                    "guidance": "guidance" in world.capabilities, "loops": {}}
+    report: dict = {"world": world.name, "level": truth.level.seed, "style": truth.level.style, "size": size,
+                    "starts": starts, "guidance": "guidance" in world.capabilities, "loops": {}}
     names = list(dict.fromkeys(lp.name for loops in per_start for lp in loops))  # a square needs open floor
     for name in names:
         runs = [next((lp for lp in loops if lp.name == name), None) for loops in per_start]
