@@ -1,5 +1,6 @@
-"""Turn a --world argument into a World: "maze", "maze:LEVEL_SEED", "default", "guided", "memory" (shipped models),
-a checkpoint directory, or "lingbot-fast:PATH" (the released LingBot-World-Fast checkpoint; docs/lingbot.md)."""
+"""Turn a --world argument into a World: "maze", "maze:LEVEL_SEED", "default", "guided", "memory", "guided-memory"
+(shipped models), a checkpoint directory, or "lingbot-fast:PATH" (the released LingBot-World-Fast checkpoint;
+docs/lingbot.md)."""
 
 from __future__ import annotations
 
@@ -10,12 +11,12 @@ from runtime.world import World
 BACKENDS = ("auto", "torch", "onnx", "onnx-int8")  # what runtime.neural.open_model runs a model on
 MODELS = Path(__file__).resolve().parents[2] / "models"
 DEFAULT_MODEL = MODELS / "default"
-# models/<name>: the guided one renders from engine guidance, the memory one retrieves frames it saw
-SHIPPED = {"default": DEFAULT_MODEL, "guided": MODELS / "guided", "memory": MODELS / "memory"}
+# models/<name>: the guided ones render from engine guidance, the memory ones retrieve frames they saw
+SHIPPED = {"default": DEFAULT_MODEL, **{name: MODELS / name for name in ("guided", "memory", "guided-memory")}}
 
 
 def model_path(spec: str) -> Path:
-    """The directory a model argument names: a SHIPPED name (default, guided, memory), anything else a path."""
+    """The directory a model argument names: a SHIPPED name (default, guided, ...), anything else a path."""
     return SHIPPED.get(spec, Path(spec))
 
 

@@ -57,6 +57,7 @@ graphs and their inputs/outputs: runtime/neural/onnx.py""",
   worldbridge eval --world runs/x/model --trajectories 2 --frames 65 --stability-minutes 0.5
   worldbridge eval --loops --world default                      # loop closure: revisits, spins, standing still
   worldbridge eval --loops --world memory --no-memory           # the memory model with its memory slots empty
+  worldbridge eval --loops --world guided-memory --level 1000 --style varied   # guided, on an unseen level
   worldbridge eval --guided --baseline default                  # the guided model on 8 unseen levels, 10 min run
   worldbridge eval --guided --world runs/guided/model --frames 65 --stability-minutes 0.5
   worldbridge eval --loops --world lingbot-fast:ckpt/lingbot-fast --device cuda --revisits 30 --size 480
@@ -431,7 +432,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = command("serve", "Run the world daemon (ZeroMQ ROUTER, protocol in docs/protocol.md).")
     s.add_argument("--world", default=default_world(),
-                   help="maze, maze:LEVEL_SEED, default (the shipped model), or a model directory")
+                   help="maze, maze:LEVEL_SEED, default (the shipped model), guided, memory, guided-memory (the other "
+                   "shipped models, models/), or a model directory")
     s.add_argument("--bind", default="tcp://127.0.0.1:5557", help="ZeroMQ endpoint (loopback unless --token)")
     s.add_argument("--token", default=os.environ.get("WORLDBRIDGE_TOKEN", ""), help="required in every hello")
     s.add_argument("--curve-secret-file", help="encrypt every connection with CurveZMQ (Python clients): a file "
