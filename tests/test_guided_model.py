@@ -160,6 +160,46 @@ def test_train_a_guided_model_end_to_end(tmp_path: Path) -> None:
     assert r.returncode != 0 and "--guidance" in r.stderr
 
 
+def test_look_decoder_extends_a_guided_model_and_reads_the_start_frame(tmp_path: Path) -> None:
+    """The second part of the guided recipe (train_guided_look.yaml): a decoder with a look code trained on top
+    of a guided model, the transformer kept; served, each episode's look comes from its start frame."""
+    data = tmp_path / "data"
+    subprocess.run([sys.executable, "-m", "bridge.tools.cli", "data", "generate", "--levels", "1-3", "--style",
+                    "varied", "--guidance", "--episodes", "3", "--frames", "12", "--size", "32", "--out", str(data)],
+                   check=True, capture_output=True, cwd=ROOT, timeout=600)
+    base = tmp_path / "base"
+    init_checkpoint(base, tiny_guided_config(tmp_path), seed=2)
+    raw = yaml.safe_load(tiny_guided_config(tmp_path).read_text())
+    raw["autoencoder"]["look"] = 4
+    (tmp_path / "look.yaml").write_text(yaml.safe_dump(raw))
+    train = {
+        "model": str(tmp_path / "look.yaml"), "data": str(data), "out": str(tmp_path / "run"), "extend": str(base),
+        "holdout": 1, "threads": 1, "autoencoder": {"steps": 0}, "teacher": {"steps": 0}, "student": {"steps": 0},
+        "decoder": {"steps": 3, "batch": 4, "crop": 16, "warmup": 1, "log_every": 1, "swap": 0.5, "shift": 1.0},
+    }
+    (tmp_path / "train.yaml").write_text(yaml.safe_dump(train))
+    r = subprocess.run([sys.executable, "-m", "bridge.tools.cli", "train", str(tmp_path / "train.yaml")],
+                       capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    logged = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert {r["stage"] for r in logged if "stage" in r} == {"decoder"}  # nothing else trained
+    assert max(r.get("step", 0) for r in logged) == 3
+    world, before = NeuralWorld(tmp_path / "run" / "model"), NeuralWorld(base)
+    assert all(torch.equal(a, b) for a, b in zip(world.dit.state_dict().values(), before.dit.state_dict().values()))
+    rng = np.random.default_rng(4)
+    images = [rng.integers(0, 256, (32, 32, 3), dtype=np.uint8) for _ in range(2)]
+    for key, image in enumerate(images):
+        world.reset(key, 1, 32, 32, image=image)
+    ae = world.autoencoder
+    with torch.inference_mode():
+        looks = [ae.look(world._image_to_model(image)) for image in images]
+        assert torch.allclose(world._episodes[0].look, looks[0]) and torch.allclose(world._episodes[1].look, looks[1])
+        z = torch.randn(1, *world.latent_shape)
+        guide = torch.from_numpy(features(random_guidance(rng, 32), 32, 32))[None]
+        assert not torch.equal(ae.decode(z, guide, looks[0]), ae.decode(z, guide, looks[1]))  # trained: it reads it
+    world.step({0: Action(guidance=random_guidance(rng, 32)), 1: Action()})  # both ways through a batch
+
+
 class GuidanceEcho(World):
     """Renders exactly the guidance's flat colour (grey without it): a world whose score the evaluation must see
     depend on guidance."""

@@ -15,6 +15,13 @@ resolution: a small strided-convolution pyramid turns them into one feature map 
 to the decoder's activations through 1x1 convolutions that start at zero (ControlNet's zero convolutions), so
 a guided decoder starts as the unguided one it extends. Edges of walls and sky then come from the engine's
 buffers at pixel precision, not from an 8x smaller latent. Without guidance it gets all-zero features.
+
+A decoder with a look code (config `look` > 0) also reads one vector per episode, made once from a reference
+frame of the episode (its start frame) by a small strided-convolution encoder, mean-pooled: the level's light,
+fog and palette, which the guidance does not carry (its colours are unlit and fog-free). It modulates the
+decoder's activations at every resolution (FiLM: a per-channel scale and shift, from zero-initialised linear
+layers), so the lit colour of every guided pixel can come from the guidance and the look, not from a latent that
+drifts over a long rollout.
 """
 
 from __future__ import annotations
@@ -40,6 +47,7 @@ class AutoencoderConfig:
     guidance: int = 0  # channels of the guidance features the decoder reads (runtime/guidance.py); 0: none
     # Widths of the guidance pyramid, full resolution first (as `channels`); used when guidance > 0.
     guidance_channels: list[int] = field(default_factory=lambda: [16, 32, 64, 128])
+    look: int = 0  # width of the decoder's look code, made from a reference frame of the episode; 0: none
 
     def __post_init__(self) -> None:
         if self.downsample not in (8, 16):
@@ -53,6 +61,8 @@ class AutoencoderConfig:
             raise ValueError(f"latent_scale must be positive, not {self.latent_scale}")
         if self.guidance < 0 or (self.guidance and len(self.guidance_channels) != levels):
             raise ValueError(f"guidance must be >= 0, with {levels} guidance_channels for downsample {self.downsample}")
+        if self.look < 0:
+            raise ValueError(f"look must be >= 0, not {self.look}")
 
 
 class ResBlock(nn.Module):
@@ -103,6 +113,22 @@ class GuidancePyramid(nn.Module):
         return out[::-1]
 
 
+class LookEncoder(nn.Module):
+    """(B, 3, H, W) reference frames in [-1, 1] -> (B, look) look codes: four stride-2 convolutions, mean-pooled."""
+
+    def __init__(self, look: int, width: int = 64):
+        super().__init__()
+        ch = [3, width // 4, width // 2, width, width]
+        layers: list[nn.Module] = []
+        for a, b in zip(ch[:-1], ch[1:]):
+            layers += [nn.Conv2d(a, b, 3, stride=2, padding=1), nn.SiLU()]
+        self.layers = nn.Sequential(*layers)
+        self.out = nn.Linear(width, look)
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        return self.out(self.layers(frames).mean((2, 3)))
+
+
 class Decoder(nn.Module):
     """(B, C, h, w) unscaled latents [+ (B, G, h*d, w*d) guidance features] -> (B, 3, h*d, w*d), roughly in
     [-1, 1] (clamp before display)."""
@@ -126,19 +152,32 @@ class Decoder(nn.Module):
             for conv in self.guide_in:
                 nn.init.zeros_(conv.weight)
                 nn.init.zeros_(conv.bias)
+        self.look = cfg.look
+        if cfg.look:
+            self.look_encoder = LookEncoder(cfg.look)
+            self.look_in = nn.ModuleList(nn.Linear(cfg.look, 2 * c) for c in ch)  # (scale, shift) per channel
+            for lin in self.look_in:
+                nn.init.zeros_(lin.weight)
+                nn.init.zeros_(lin.bias)
 
-    def forward(self, z: torch.Tensor, guidance: torch.Tensor | None = None) -> torch.Tensor:
-        if not self.guidance:
+    def forward(self, z: torch.Tensor, guidance: torch.Tensor | None = None,
+                look: torch.Tensor | None = None) -> torch.Tensor:
+        if not (self.guidance or self.look):
             return self.layers(z)
-        if guidance is None:
-            d = 2 ** (len(self.guide_in) - 1)
+        d = 2 ** (len(self._inject) - 1)
+        if self.guidance and guidance is None:
             guidance = z.new_zeros(z.shape[0], self.guidance, z.shape[2] * d, z.shape[3] * d)
-        feats = iter(zip(self.pyramid(guidance.to(z.dtype)), self.guide_in))
+        feats = iter(zip(self.pyramid(guidance.to(z.dtype)), self.guide_in)) if self.guidance else None
+        films = iter(self.look_in) if self.look and look is not None else None
         for i, layer in enumerate(self.layers):
             z = layer(z)
             if i in self._inject:
-                g, conv = next(feats)
-                z = z + conv(g)
+                if feats is not None:
+                    g, conv = next(feats)
+                    z = z + conv(g)
+                if films is not None:
+                    scale, shift = next(films)(look.to(z.dtype))[:, :, None, None].chunk(2, dim=1)
+                    z = z * (1 + scale) + shift
         return z
 
 
@@ -155,10 +194,16 @@ class Autoencoder(nn.Module):
         """(B, 3, H, W) in [-1, 1] -> (B, C, H/d, W/d) scaled latents."""
         return self.encoder(frames) * self.cfg.latent_scale
 
-    def decode(self, latents: torch.Tensor, guidance: torch.Tensor | None = None) -> torch.Tensor:
+    def decode(self, latents: torch.Tensor, guidance: torch.Tensor | None = None,
+               look: torch.Tensor | None = None) -> torch.Tensor:
         """(B, C, h, w) scaled latents [+ (B, G, h*d, w*d) guidance features, for a guided decoder; None: none]
+        [+ (B, look) look codes (Autoencoder.look), for a decoder with a look; None: unmodulated]
         -> (B, 3, h*d, w*d) frames, roughly in [-1, 1]."""
-        return self.decoder(latents / self.cfg.latent_scale, guidance)
+        return self.decoder(latents / self.cfg.latent_scale, guidance, look)
+
+    def look(self, frames: torch.Tensor) -> torch.Tensor | None:
+        """(B, 3, H, W) reference frames in [-1, 1] -> (B, look) look codes; None for a decoder without one."""
+        return self.decoder.look_encoder(frames) if self.cfg.look else None
 
 
 def to_uint8(frames: torch.Tensor) -> torch.Tensor:

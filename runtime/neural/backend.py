@@ -4,7 +4,8 @@ NeuralWorld (runtime/neural/world.py) owns the episodes, the KV cache and the co
 TorchBackend here, or OnnxBackend (runtime/neural/onnx.py), which runs the same model in ONNX Runtime. Both take
 and return torch tensors, so the world around them is one code path and parity is tested on whole episodes.
 conditions: (action (b, A), rays (b, N, 6), has_pose (b,), guide (b, G, gh, gw) or None), as NeuralWorld makes
-them; `guidance` (b, G, H, W): the full-size guidance features a guided decoder reads (None: none).
+them; `guidance` (b, G, H, W): the full-size guidance features a guided decoder reads (None: none); `look`
+(b, look): the episodes' look codes a decoder with a look reads (Autoencoder.look; None: none).
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ class Backend(Protocol):
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """(b, 3, H, W) in [-1, 1] -> (b, C, h, w) float32 latents."""
 
-    def decode(self, latent: torch.Tensor, guidance: torch.Tensor | None = None) -> np.ndarray:
+    def decode(self, latent: torch.Tensor, guidance: torch.Tensor | None = None,
+               look: torch.Tensor | None = None) -> np.ndarray:
         """(b, C, h, w) latents -> (b, H, W, 3) uint8 pixels."""
 
     def generate(self, cache: KVCache, slots: list[int], noise: torch.Tensor, conditions: tuple,
@@ -55,9 +57,10 @@ class TorchBackend:
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         return self.autoencoder.encode(x).float()
 
-    def decode(self, latent: torch.Tensor, guidance: torch.Tensor | None = None) -> np.ndarray:
+    def decode(self, latent: torch.Tensor, guidance: torch.Tensor | None = None,
+               look: torch.Tensor | None = None) -> np.ndarray:
         latent = latent.contiguous(memory_format=torch.channels_last)
-        return to_uint8(self.autoencoder.decode(latent, guidance)).cpu().numpy()
+        return to_uint8(self.autoencoder.decode(latent, guidance, look)).cpu().numpy()
 
     def generate(self, cache: KVCache, slots: list[int], noise: torch.Tensor, conditions: tuple,
                  schedule: list[float], observed: torch.Tensor | None = None,

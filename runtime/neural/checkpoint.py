@@ -89,7 +89,7 @@ class ModelConfig:
 
 # Keys added within format_version 1: a config without them (written before they existed) gets their defaults,
 # which are what such a model is (no guidance, no memory).
-ADDED_KEYS = {"guidance", "guidance_channels", "guidance_res", "guidance_dropout", "memory", "anchor"}
+ADDED_KEYS = {"guidance", "guidance_channels", "guidance_res", "guidance_dropout", "memory", "anchor", "look"}
 
 
 def _parse(cls: type, raw: Any, where: str) -> Any:

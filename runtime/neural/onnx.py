@@ -88,7 +88,7 @@ def export_onnx(
         warnings.simplefilter("ignore")  # tracer warnings about Python-level shapes; the batch axis stays dynamic
         ckpt = load_checkpoint(model_dir)  # plain fp32 modules, no channels_last
         cfg, dit = ckpt.config, ckpt.dit
-        if cfg.dit.guidance or cfg.autoencoder.guidance or cfg.dit.memory:
+        if cfg.dit.guidance or cfg.autoencoder.guidance or cfg.autoencoder.look or cfg.dit.memory:
             raise ValueError(f"{model_dir} has guidance or memory: the ONNX backend runs models without them; use "
                              "--backend torch")
         steps = len(timesteps(steps or cfg.sampler.steps, cfg.sampler.shift)) - 1
@@ -186,7 +186,8 @@ class OnnxBackend:
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         return torch.from_numpy(self._run("encode", [np.ascontiguousarray(x.numpy())])[0])
 
-    def decode(self, latent: torch.Tensor, guidance: torch.Tensor | None = None) -> np.ndarray:
+    def decode(self, latent: torch.Tensor, guidance: torch.Tensor | None = None,
+               look: torch.Tensor | None = None) -> np.ndarray:
         return self._run("decode", [latent.numpy()])[0]
 
     def generate(self, cache: KVCache, slots: list[int], noise: torch.Tensor, conditions: tuple,

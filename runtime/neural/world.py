@@ -56,6 +56,7 @@ class _Episode:
     reference: np.ndarray | None  # (4, 4) inverse of the reference camera-to-world, once known
     memory: Memory | None = None  # models with memory slots
     frames: int = 0  # frames made (the start frame included)
+    look: torch.Tensor | None = None  # (1, look) the decoder's look code of the start frame (models with one)
 
 
 class NeuralWorld(World):
@@ -165,6 +166,9 @@ class NeuralWorld(World):
                     pixels = from_uint8(frame).contiguous(memory_format=torch.channels_last)
                 first = self.backend.encode(pixels)
                 self.backend.commit(self.cache, [slot], first, conditions)
+            if self.config.autoencoder.look:  # a generated start frame has no pixels: the all-zero code
+                episode.look = (self.autoencoder.look(pixels).float() if pixels is not None
+                                else torch.zeros(1, self.config.autoencoder.look, device=self.device))
         self._remember([episode], first)
 
     def step(self, actions: dict[Hashable, Action]) -> dict[Hashable, Frame]:
@@ -206,7 +210,8 @@ class NeuralWorld(World):
                 truth = self.backend.encode(torch.cat([self._image_to_model(observed[k]) for k in keys]))
             begin = self._anchor(episodes, noise)
             latent = self.backend.generate(self.cache, slots, noise, conditions, self.schedule, truth, begin)
-            pixels = self.backend.decode(latent, conditions[3] if self.guided else None)  # (b, H, W, 3)
+            look = torch.cat([e.look for e in episodes]) if self.config.autoencoder.look else None
+            pixels = self.backend.decode(latent, conditions[3] if self.guided else None, look)  # (b, H, W, 3)
         self._remember(episodes, latent if truth is None else truth)  # what the cache holds
         by_key = {key: Frame(pixels[i], episode.pose.copy()) for i, (key, episode) in enumerate(zip(keys, episodes))}
         return {key: by_key[key] for key in actions}

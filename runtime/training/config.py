@@ -47,6 +47,11 @@ class DecoderStage(StageConfig):
     crop: int = 64
     noise: float = 1.0  # corruption: Gaussian noise of up to this many latent standard deviations
     blur: float = 0.5  # probability a latent is also blurred (2x pooled and repeated back up)
+    # Errors a long rollout makes: the latent of another frame of the same episode (wrong geometry, right look)
+    # with this probability, and a smooth offset (per channel, and at a quarter of the latent's resolution) of
+    # up to this many latent standard deviations.
+    swap: float = 0.0
+    shift: float = 0.0
 
 
 @dataclass

@@ -116,7 +116,7 @@ def held_out(ae: Autoencoder, held: Episodes, device: torch.device, stage: str, 
     x = from_uint8(held.frames.flatten(0, 1)[flat]).to(device)
     z = ae.encoder(x).float()
     guide = guidance_crops(held, flat, 0, 0, x.shape[-1]).to(device) if ae.cfg.guidance else None
-    y = ae.decoder(z, guide).float().clamp(-1, 1)
+    y = ae.decoder(z, guide, ae.look(x)).float().clamp(-1, 1)
     held_psnr = psnr(y.cpu().numpy(), x.float().cpu().numpy(), peak=2.0)  # images in [-1, 1]
     ctx.log({"stage": stage, "held_out_psnr": round(held_psnr, 2)})
     return held_psnr, float(z.std())
@@ -125,28 +125,46 @@ def held_out(ae: Autoencoder, held: Episodes, device: torch.device, stage: str, 
 def train_decoder(
     ctx: Context, mcfg: ModelConfig, ae: Autoencoder, train: Episodes, held: Episodes, progress=None
 ) -> Autoencoder:
-    """The decoder stage (runtime/training/config.py DecoderStage): guided crops get corrupted latents."""
+    """The decoder stage (runtime/training/config.py DecoderStage): guided crops get corrupted latents; a decoder
+    with a look code reads it from another frame of the crop's episode, as it reads the start frame in use."""
     frames = train.frames.flatten(0, 1)
+    T = train.frames.shape[1]
     stage = ctx.cfg.decoder
     ae.to(ctx.device, memory_format=torch.channels_last)
     ae.encoder.requires_grad_(False)
     trainer = Trainer(ctx, "decoder", stage, ae.decoder)
 
+    def crops(index: torch.Tensor, top: int, left: int, c: int) -> torch.Tensor:
+        x = from_uint8(frames[index, :, top : top + c, left : left + c]).to(ctx.device)
+        return x.contiguous(memory_format=torch.channels_last)
+
     def loss_fn(g: torch.Generator) -> dict[str, torch.Tensor]:
         idx, top, left, c = _crop(g, frames, stage.batch, stage.crop, ae.cfg.downsample)
-        x = from_uint8(frames[idx, :, top : top + c, left : left + c]).to(ctx.device)
-        x = x.contiguous(memory_format=torch.channels_last)
+        B = len(idx)
+        other = idx // T * T + torch.randint(0, T, (B,), generator=g)  # a frame of the same episode
+        x = crops(idx, top, left, c)
         with torch.no_grad():
             z = ae.encoder(x).float()
-        B = len(idx)
+            if stage.swap:
+                swap = (torch.rand(B, generator=g) < stage.swap).to(ctx.device)[:, None, None, None]
+                corrupt = torch.where(swap, ae.encoder(crops(other, top, left, c)).float(), z)
+            else:
+                corrupt = z
         keep = (torch.rand(B, generator=g) >= mcfg.dit.guidance_dropout).float()
-        blurred = F.interpolate(F.avg_pool2d(z, 2), scale_factor=2, mode="nearest")
+        blurred = F.interpolate(F.avg_pool2d(corrupt, 2), scale_factor=2, mode="nearest")
         blur = (torch.rand(B, generator=g) < stage.blur).float()[:, None, None, None]
         sigma = torch.rand(B, 1, 1, 1, generator=g) * stage.noise * z.std()
-        corrupt = blur * blurred + (1 - blur) * z + sigma * torch.randn(z.shape, generator=g)
+        corrupt = blur * blurred + (1 - blur) * corrupt + sigma * torch.randn(z.shape, generator=g)
+        if stage.shift:
+            h, w = z.shape[-2:]
+            smooth = F.interpolate(torch.randn(B, z.shape[1], max(1, h // 4), max(1, w // 4), generator=g),
+                                   size=(h, w), mode="bilinear", align_corners=False)
+            offset = torch.randn(B, z.shape[1], 1, 1, generator=g) + smooth
+            corrupt = corrupt + torch.rand(B, 1, 1, 1, generator=g) * stage.shift * z.std() * offset
         z = torch.where(keep[:, None, None, None] > 0, corrupt.to(z.device), z)  # guided crops only
         guide = (guidance_crops(train, idx, top, left, c) * keep[:, None, None, None]).to(ctx.device)
-        y = ae.decoder(z, guide.contiguous(memory_format=torch.channels_last))
+        look = ae.look(from_uint8(frames[other]).to(ctx.device).contiguous(memory_format=torch.channels_last))
+        y = ae.decoder(z, guide.contiguous(memory_format=torch.channels_last), look)
         l1, l2 = (y.float() - x).abs().mean(), F.mse_loss(y.float(), x)
         return {"loss": l1 + l2, "l1": l1, "mse": l2}
 
@@ -468,26 +486,28 @@ def run(cfg: TrainConfig, until: str = STAGES[-1], progress=None) -> Path:
             f"{cfg.data}: frames are {tuple(train.frames.shape[-2:])} (H, W), the model wants "
             f"({mcfg.frame.height}, {mcfg.frame.width})"
         )
-    if train_ae:
+    if train_ae and cfg.autoencoder.steps:
         ae = train_autoencoder(ctx, mcfg, ae, train, held, progress)
     ae.to(ctx.device, memory_format=torch.channels_last).eval()
     if len(stages) == 1:
         return save_model(ctx, "model", mcfg, ae, dit, held, mcfg.sampler.steps)
-    latents_path = ctx.out / "latents.pt"
-    if latents_path.exists():
-        latents = torch.load(latents_path, weights_only=True)
-    else:
-        latents = encode_all(ctx, ae, train.frames, progress=progress)
-        if ctx.main:  # written whole or not at all: other ranks may be looking for it
-            torch.save(latents, latents_path.with_suffix(".tmp"))
-            latents_path.with_suffix(".tmp").replace(latents_path)
-    teacher = train_teacher(ctx, dit, latents, train, progress)
-    save_model(ctx, "teacher", mcfg, ae, teacher, held, cfg.student.teacher_steps)
-    if "student" not in stages:
-        return save_model(ctx, "model", mcfg, ae, teacher, held, cfg.student.teacher_steps)
-    student = build_models(mcfg)[1]
-    student.load_state_dict(teacher.state_dict())
-    student = train_student(ctx, student, teacher, latents, train, mcfg.sampler.steps, progress)
+    student = dit  # kept as extended when the transformer stages have no steps (a new decoder only)
+    if cfg.teacher.steps or cfg.student.steps:
+        latents_path = ctx.out / "latents.pt"
+        if latents_path.exists():
+            latents = torch.load(latents_path, weights_only=True)
+        else:
+            latents = encode_all(ctx, ae, train.frames, progress=progress)
+            if ctx.main:  # written whole or not at all: other ranks may be looking for it
+                torch.save(latents, latents_path.with_suffix(".tmp"))
+                latents_path.with_suffix(".tmp").replace(latents_path)
+        teacher = train_teacher(ctx, dit, latents, train, progress)
+        save_model(ctx, "teacher", mcfg, ae, teacher, held, cfg.student.teacher_steps)
+        if "student" not in stages:
+            return save_model(ctx, "model", mcfg, ae, teacher, held, cfg.student.teacher_steps)
+        student = build_models(mcfg)[1]
+        student.load_state_dict(teacher.state_dict())
+        student = train_student(ctx, student, teacher, latents, train, mcfg.sampler.steps, progress)
     if "decoder" in stages and cfg.decoder.steps and ae.cfg.guidance:
         ae = train_decoder(ctx, mcfg, ae, train, held, progress)
     return save_model(ctx, "model", mcfg, ae, student, held, mcfg.sampler.steps)
