@@ -11,6 +11,12 @@ the same buffers as ground truth (runtime/maze/render.py). On the wire they are 
     ids     (H, W) uint16     semantic / material id per pixel (the world's own table; the maze's: render.py)
 
 A buffer may be absent (None); a guided world says which ones it reads (World.guidance_buffers).
+
+A model reads them as `features` (colour, nearness, present). A decoder may also read `position`: where each
+pixel's surface is in the world, from the depth and the engine's camera pose, as sines and cosines of the world
+coordinates at a few frequencies (the phase of every texture that is fixed to the world: brick courses, tiles)
+and the surface normal. They are filtered to the pixel's footprint (a Gaussian of the footprint's width damps
+each frequency), so far surfaces get smooth features instead of aliased ones, as a mip-mapped texture would.
 """
 
 from __future__ import annotations
@@ -19,9 +25,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from runtime.camera import intrinsics
+
 BUFFERS = ("colour", "depth", "ids")
 DEPTH_SCALE = 4.0  # world units over which the model's nearness feature exp(-depth / DEPTH_SCALE) falls by e
 FEATURES = 5  # channels of `features`: colour (3), nearness (1), present (1)
+POSITION_FREQS = (1.0, 2.0, 4.0, 8.0, 16.0)  # cycles per world unit (the maze's cell; its bricks: 4 x 8 a face)
+POSITION = 3 + 6 * len(POSITION_FREQS)  # channels of `position`: normal (3), sin and cos of x, y, z per frequency
 
 
 @dataclass(frozen=True)
@@ -64,6 +74,45 @@ def features(g: Guidance | None, width: int, height: int) -> np.ndarray:
     out[..., :3, :, :] = np.moveaxis(colour, -1, -3) / 127.5 - 1.0
     out[..., 3, :, :] = nearness(depth) * 2.0 - 1.0
     out[..., 4, :, :] = 1.0
+    return out
+
+
+def position(depth: np.ndarray | None, c2w: np.ndarray | None, fov_deg: float, width: int, height: int,
+             crop: tuple[int, int, int] | None = None) -> np.ndarray:
+    """(POSITION, height, width) float32 position features of one view from its depth (H, W) (any integer
+    fraction of the size: repeated up) and (4, 4) camera-to-world (OpenCV axes, the protocol's canonical world):
+    the surface normal facing the eye (3), then for each of x, y, z and each frequency k of POSITION_FREQS
+    sin(2 pi k c) and cos(2 pi k c), times exp(-2 (pi k s)^2) for a pixel footprint of s world units on the
+    surface. All zeros where there is no surface, and for a view without depth or pose. crop (top, left, size):
+    only that square window of the view, (POSITION, size, size) (training crops)."""
+    top, left, size = crop or (0, 0, 0)
+    rows, cols = (range(top, top + size), range(left, left + size)) if crop else (range(height), range(width))
+    out = np.zeros((POSITION, len(rows), len(cols)), np.float32)
+    if depth is None or c2w is None:
+        return out
+    d = resize(np.asarray(depth, np.float32), width, height, 2)[rows.start : rows.stop, cols.start : cols.stop]
+    d = d.astype(np.float64)
+    hit = np.isfinite(d) & (d > 0)
+    fx, fy, cx, cy = intrinsics(width, height, fov_deg)
+    v, u = np.mgrid[rows.start : rows.stop, cols.start : cols.stop] + 0.5
+    ray = np.stack([(u - cx) / fx, (v - cy) / fy, np.ones_like(u)], -1)  # (H, W, 3) camera space
+    ray = ray @ np.asarray(c2w, np.float64)[:3, :3].T
+    ray /= np.linalg.norm(ray, axis=-1, keepdims=True)
+    p = np.asarray(c2w, np.float64)[:3, 3] + ray * np.where(hit, d, 0.0)[..., None]  # (H, W, 3) world
+    normal = np.cross(np.gradient(p, axis=1), np.gradient(p, axis=0))
+    normal /= np.maximum(np.linalg.norm(normal, axis=-1, keepdims=True), 1e-12)
+    facing = np.sum(normal * ray, -1, keepdims=True)
+    normal *= -np.sign(facing + 1e-12)  # towards the eye
+    footprint = np.where(hit, d, 0.0) / fy / np.maximum(np.abs(facing[..., 0]), 0.1)  # (H, W) world units
+    out[:3] = np.moveaxis(normal, -1, 0)
+    k = 3
+    for f in POSITION_FREQS:
+        damp = np.exp(-2.0 * (np.pi * f * footprint) ** 2)
+        for axis in range(3):
+            phase = 2.0 * np.pi * f * p[..., axis]
+            out[k], out[k + 1] = np.sin(phase) * damp, np.cos(phase) * damp
+            k += 2
+    out *= hit
     return out
 
 

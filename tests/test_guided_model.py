@@ -13,9 +13,10 @@ import torch
 import yaml
 from guided_tiny import tiny_guided_config
 
+from runtime.camera import c2w_from_yaw_pitch
 from runtime.eval.guided import evaluate_guided, scores
-from runtime.guidance import FEATURES, Guidance, features, nearness
-from runtime.neural.checkpoint import build_models, init_checkpoint, read_config, save_checkpoint
+from runtime.guidance import FEATURES, POSITION, Guidance, features, nearness, position
+from runtime.neural.checkpoint import build_models, init_checkpoint, load_checkpoint, read_config, save_checkpoint
 from runtime.neural.dit import DiT, DiTConfig
 from runtime.neural.generate import generate_cached, generate_recompute
 from runtime.neural.kv_cache import KVCache
@@ -47,6 +48,31 @@ def test_features_channels_sizes_and_absence() -> None:
     assert not features(None, 8, 8).any() and not features(Guidance(colour=g.colour), 8, 8).any()
     batch = features(Guidance(np.stack([g.colour] * 3), np.stack([g.depth] * 3)), 8, 8)
     assert batch.shape == (3, FEATURES, 8, 8) and np.array_equal(batch[2], f)
+
+
+def test_position_features_place_the_maze_surfaces_in_the_world() -> None:
+    from runtime.maze.world import MazeWorld
+
+    maze = MazeWorld(level_seed=1000, style="varied")
+    maze.reset(0, 1, 64, 64)
+    pose = maze.pose_of(0)
+    g = maze.renderer.guidance(pose, 64, 64, 60.0)
+    f = position(g.depth, pose, 60.0, 64, 64)
+    assert f.shape == (POSITION, 64, 64) and f.dtype == np.float32
+    floor, wall, sky = g.ids == 1, g.ids >= 3, g.ids == 0
+    assert floor.any() and wall.any() and sky.any()
+    phase = [np.arctan2(f[3 + 2 * a], f[4 + 2 * a]) / (2 * np.pi) % 1.0 for a in range(3)]  # 1 cycle per unit
+    near_int = [np.minimum(p, 1 - p) for p in phase]
+    assert np.percentile(near_int[1][floor], 99) < 1e-3  # the floor is the plane y = 0
+    assert np.percentile(np.minimum(near_int[0], near_int[2])[wall], 99) < 1e-3  # walls: integer x or z
+    assert np.abs(f[:3, floor].mean(1) - [0, -1, 0]).max() < 0.05  # normal towards the eye (y down)
+    assert not f[:, sky].any()
+    near, far = g.depth < 0.5, np.isfinite(g.depth) & (g.depth > 1.4)  # the highest frequency is damped on
+    assert near.any() and far.any()  # far surfaces, as a mip-map would
+    assert np.abs(f[-2:, far]).mean() < 0.5 * np.abs(f[-2:, near]).mean()
+    crop = position(g.depth, pose, 60.0, 64, 64, (16, 32, 32))
+    assert np.allclose(crop[:, 1:-1, 1:-1], f[:, 17:47, 33:63], atol=1e-5)
+    assert not position(None, pose, 60.0, 64, 64).any() and not position(g.depth, None, 60.0, 64, 64).any()
 
 
 def test_configs_written_before_guidance_load_unguided() -> None:
@@ -161,16 +187,21 @@ def test_train_a_guided_model_end_to_end(tmp_path: Path) -> None:
 
 
 def test_look_decoder_extends_a_guided_model_and_reads_the_start_frame(tmp_path: Path) -> None:
-    """The second part of the guided recipe (train_guided_look.yaml): a decoder with a look code trained on top
-    of a guided model, the transformer kept; served, each episode's look comes from its start frame."""
+    """The second part of the guided recipe (train_guided_look.yaml): a decoder with a look code and the position
+    features trained on top of a guided model, the transformer kept; served, each episode's look comes from its
+    start frame, and the position features from the guidance's depth and the engine pose."""
     data = tmp_path / "data"
     subprocess.run([sys.executable, "-m", "bridge.tools.cli", "data", "generate", "--levels", "1-3", "--style",
                     "varied", "--guidance", "--episodes", "3", "--frames", "12", "--size", "32", "--out", str(data)],
                    check=True, capture_output=True, cwd=ROOT, timeout=600)
     base = tmp_path / "base"
     init_checkpoint(base, tiny_guided_config(tmp_path), seed=2)
+    trained = load_checkpoint(base, "cpu")  # a guided decoder that reads its guidance, as a trained one does
+    for conv in trained.autoencoder.decoder.guide_in:
+        torch.nn.init.normal_(conv.weight, std=0.3)
+    save_checkpoint(base, trained.config, trained.autoencoder, trained.dit, trained.start_frames)
     raw = yaml.safe_load(tiny_guided_config(tmp_path).read_text())
-    raw["autoencoder"]["look"] = 4
+    raw["autoencoder"].update(look=4, guidance=FEATURES + POSITION)  # and the position features
     (tmp_path / "look.yaml").write_text(yaml.safe_dump(raw))
     train = {
         "model": str(tmp_path / "look.yaml"), "data": str(data), "out": str(tmp_path / "run"), "extend": str(base),
@@ -195,9 +226,16 @@ def test_look_decoder_extends_a_guided_model_and_reads_the_start_frame(tmp_path:
         looks = [ae.look(world._image_to_model(image)) for image in images]
         assert torch.allclose(world._episodes[0].look, looks[0]) and torch.allclose(world._episodes[1].look, looks[1])
         z = torch.randn(1, *world.latent_shape)
-        guide = torch.from_numpy(features(random_guidance(rng, 32), 32, 32))[None]
+        guide = world._guidance([Action(pose=np.eye(4), guidance=random_guidance(rng, 32))])  # (1, G, 32, 32)
         assert not torch.equal(ae.decode(z, guide, looks[0]), ae.decode(z, guide, looks[1]))  # trained: it reads it
     world.step({0: Action(guidance=random_guidance(rng, 32)), 1: Action()})  # both ways through a batch
+    g, made = random_guidance(rng, 32), []
+    for x in (0.0, 0.3):  # the same guidance from another place: only the position features differ
+        world.reset(0, 1, 32, 32, image=images[0])
+        made.append(world.step({0: Action(pose=c2w_from_yaw_pitch(np.array([x, -0.5, 0.0]), 0, 0), guidance=g)})[0])
+    assert not np.array_equal(made[0].pixels, made[1].pixels)
+    stem = world.autoencoder.decoder.pyramid.stem.weight
+    assert stem.shape[1] == FEATURES + POSITION and stem[:, FEATURES:].abs().sum() > 0  # new inputs trained
 
 
 class GuidanceEcho(World):

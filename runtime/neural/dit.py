@@ -289,8 +289,10 @@ class DiT(nn.Module):
         return self.guide_embed(patchify(guide.to(like.dtype), self.cfg.patch * self.cfg.guidance_res))
 
     def pool_guidance(self, guide: torch.Tensor) -> torch.Tensor:
-        """(..., G, H, W) guidance features at a multiple of guidance_size -> (..., G, gh, gw), averaged: what the
-        transformer reads (training pools its dataset once with this too)."""
+        """(..., G, H, W) guidance features at a multiple of guidance_size -> (..., guidance, gh, gw), averaged: what
+        the transformer reads (training pools its dataset once with this too). It reads the first `guidance`
+        channels: a decoder may read more (runtime/guidance.py's position features come after)."""
+        guide = guide[..., : self.cfg.guidance, :, :]
         (gh, gw), (H, W) = self.guidance_size, guide.shape[-2:]
         if (gh, gw) == (H, W):
             return guide

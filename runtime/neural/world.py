@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 
 from runtime.camera import checked_pose, intrinsics
-from runtime.guidance import features
+from runtime.guidance import FEATURES, features, position
 from runtime.motion import standing_pose, walk
 from runtime.neural.autoencoder import from_uint8
 from runtime.neural.backend import Backend, TorchBackend
@@ -305,9 +305,15 @@ class NeuralWorld(World):
         )
 
     def _guidance(self, actions: list[Action]) -> torch.Tensor:
-        """(b, G, H, W) full-size guidance features of each action (zeros without guidance)."""
+        """(b, G, H, W) full-size guidance features of each action (zeros without guidance), then for a decoder
+        that reads them the position features from its depth and engine pose (zeros without either)."""
         width, height = self.config.frame.width, self.config.frame.height
-        return torch.from_numpy(np.stack([features(a.guidance, width, height) for a in actions])).to(self.device)
+        full = [features(a.guidance, width, height) for a in actions]
+        if self.config.autoencoder.guidance > FEATURES:
+            full = [np.concatenate([f, f[4:5] * position(None if a.guidance is None else a.guidance.depth, a.pose,
+                                                         a.fov_deg or self.fov_deg, width, height)])
+                    for f, a in zip(full, actions)]  # f[4]: present (colour and depth given)
+        return torch.from_numpy(np.stack(full)).to(self.device)
 
     def _image_to_model(self, image: np.ndarray) -> torch.Tensor:
         """(H, W, 3 or 4) uint8 -> (1, 3, h, w) in [-1, 1] at the model's size: centre-cropped to the model's

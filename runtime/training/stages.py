@@ -92,7 +92,7 @@ def train_autoencoder(
         guide = None
         if ae.cfg.guidance:  # with the guidance dropout the transformer sees, so both ways decode well
             keep = (torch.rand(stage.batch, generator=g) >= mcfg.dit.guidance_dropout).float()
-            guide = guidance_crops(train, idx, top, left, c) * keep[:, None, None, None]
+            guide = guidance_crops(train, idx, top, left, c, ae.cfg.guidance) * keep[:, None, None, None]
             guide = guide.to(ctx.device).contiguous(memory_format=torch.channels_last)
         y = ae.decoder(z, guide)
         l1, l2 = (y.float() - x).abs().mean(), F.mse_loss(y.float(), x)
@@ -115,7 +115,7 @@ def held_out(ae: Autoencoder, held: Episodes, device: torch.device, stage: str, 
     flat = (torch.arange(held.frames.shape[0])[:, None] * held.frames.shape[1] + pick).flatten()[:256]
     x = from_uint8(held.frames.flatten(0, 1)[flat]).to(device)
     z = ae.encoder(x).float()
-    guide = guidance_crops(held, flat, 0, 0, x.shape[-1]).to(device) if ae.cfg.guidance else None
+    guide = guidance_crops(held, flat, 0, 0, x.shape[-1], ae.cfg.guidance).to(device) if ae.cfg.guidance else None
     y = ae.decoder(z, guide, ae.look(x)).float().clamp(-1, 1)
     held_psnr = psnr(y.cpu().numpy(), x.float().cpu().numpy(), peak=2.0)  # images in [-1, 1]
     ctx.log({"stage": stage, "held_out_psnr": round(held_psnr, 2)})
@@ -162,7 +162,7 @@ def train_decoder(
             offset = torch.randn(B, z.shape[1], 1, 1, generator=g) + smooth
             corrupt = corrupt + torch.rand(B, 1, 1, 1, generator=g) * stage.shift * z.std() * offset
         z = torch.where(keep[:, None, None, None] > 0, corrupt.to(z.device), z)  # guided crops only
-        guide = (guidance_crops(train, idx, top, left, c) * keep[:, None, None, None]).to(ctx.device)
+        guide = (guidance_crops(train, idx, top, left, c, ae.cfg.guidance) * keep[:, None, None, None]).to(ctx.device)
         look = ae.look(from_uint8(frames[other]).to(ctx.device).contiguous(memory_format=torch.channels_last))
         y = ae.decoder(z, guide.contiguous(memory_format=torch.channels_last), look)
         l1, l2 = (y.float() - x).abs().mean(), F.mse_loss(y.float(), x)
@@ -439,12 +439,20 @@ def train_student(
 def extend_from(path: str, mcfg: ModelConfig, ae: Autoencoder, dit: DiT) -> bool:
     """Start a larger architecture (a guided model, a model with memory) from a trained model: every weight whose
     name and shape match is copied; the new parts keep their initialisation (their output layers start at zero,
-    so the extended model begins as the trained one). Refuses a model that is not a part of the new
-    architecture. Returns whether the autoencoder gained parts (else it is the trained one, and not retrained)."""
+    so the extended model begins as the trained one). An autoencoder convolution that gained input channels (a
+    decoder reading more guidance features) gets the trained weights in its first channels and zeros in the new
+    ones. Refuses a model that is not a part of the new architecture. Returns whether the autoencoder gained
+    parts (else it is the trained one, and not retrained)."""
     old = load_checkpoint(path, "cpu")
     grew = False
     for new, trained, what in ((ae, old.autoencoder, "autoencoder"), (dit, old.dit, "transformer")):
-        mine, theirs = new.state_dict(), trained.state_dict()
+        mine, theirs = new.state_dict(), dict(trained.state_dict())
+        for k, v in theirs.items():
+            m = mine.get(k)
+            if new is ae and m is not None and m.ndim == v.ndim == 4 and m.shape[0] == v.shape[0] \
+                    and m.shape[1] > v.shape[1] and m.shape[2:] == v.shape[2:]:  # a convolution's new inputs
+                theirs[k] = torch.cat([v, v.new_zeros(v.shape[0], m.shape[1] - v.shape[1], *v.shape[2:])], 1)
+                grew = True
         foreign = [k for k, v in theirs.items() if k not in mine or mine[k].shape != v.shape]
         if foreign:
             raise ValueError(f"extend: {path}'s {what} does not fit the new architecture: {foreign[:5]}")
@@ -453,8 +461,6 @@ def extend_from(path: str, mcfg: ModelConfig, ae: Autoencoder, dit: DiT) -> bool
     mcfg.autoencoder.latent_scale = old.config.autoencoder.latent_scale
     ae.cfg.latent_scale = old.config.autoencoder.latent_scale
     return grew
-
-
 
 
 def run(cfg: TrainConfig, until: str = STAGES[-1], progress=None) -> Path:

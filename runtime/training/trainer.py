@@ -23,7 +23,7 @@ import torch.nn as nn
 
 from runtime.camera import intrinsics
 from runtime.data.dataset import Dataset
-from runtime.guidance import Guidance, features
+from runtime.guidance import FEATURES, Guidance, features, position
 from runtime.neural.autoencoder import Autoencoder
 from runtime.neural.checkpoint import ModelConfig, save_checkpoint
 from runtime.neural.dit import DiT, plucker_rays
@@ -181,6 +181,8 @@ class Episodes:
     colour: torch.Tensor | None = None  # (E, T, H, W, 3) uint8
     depth: torch.Tensor | None = None  # (E, T, H, W) float16
     guide: torch.Tensor | None = None  # (E, T, G, gh, gw) float16
+    c2w: np.ndarray | None = None  # (E, T, 4, 4) float64 world camera-to-world, for position features
+    fov_deg: np.ndarray | None = None  # (E, T) vertical fov
 
     def with_rays(self, dit: DiT, size: tuple[int, int]) -> Episodes:
         """Compute every frame's rays once, outside any autocast (they are conditions, not activations)."""
@@ -198,7 +200,7 @@ def load_episodes(
     width, height = data.meta["width"], data.meta["height"]
     if pool_guidance and not data.has_guidance:
         raise ValueError(f"{root}: a guided model trains on guidance buffers; generate the data with --guidance")
-    frames, actions, poses, lens, colour, depth, guide = [], [], [], [], [], [], []
+    frames, actions, poses, lens, colour, depth, guide, c2w, fov = [], [], [], [], [], [], [], [], []
     for k in range(first, last):
         ep = data.episode(k)
         frames.append(torch.from_numpy(ep["frames"]).permute(0, 3, 1, 2))
@@ -212,20 +214,32 @@ def load_episodes(
             depth.append(torch.from_numpy(g.depth))
             full = torch.from_numpy(features(g, width, height))  # (T, G, H, W)
             guide.append(pool_guidance(full).half())
+            c2w.append(ep["poses"].astype(np.float64))
+            fov.append(ep["fov_deg"].astype(np.float64))
         if progress:
             progress(1)
     episodes = Episodes(torch.stack(frames), torch.stack(actions), torch.stack(poses), torch.stack(lens))
     if pool_guidance:
         episodes.colour, episodes.depth, episodes.guide = torch.stack(colour), torch.stack(depth), torch.stack(guide)
+        episodes.c2w, episodes.fov_deg = np.stack(c2w), np.stack(fov)
     return episodes
 
 
-def guidance_crops(data: Episodes, index: torch.Tensor, top: int, left: int, size: int) -> torch.Tensor:
-    """(B, G, size, size) full-size guidance features of frames `index` (into the flattened E*T frames) in one
-    crop window, for a guided decoder."""
+def guidance_crops(data: Episodes, index: torch.Tensor, top: int, left: int, size: int,
+                   channels: int = FEATURES) -> torch.Tensor:
+    """(B, channels, size, size) full-size guidance features of frames `index` (into the flattened E*T frames) in
+    one crop window, for a guided decoder; beyond FEATURES channels, the position features (runtime/guidance.py)."""
     colour = data.colour.flatten(0, 1)[index, top : top + size, left : left + size]
     depth = data.depth.flatten(0, 1)[index, top : top + size, left : left + size]
-    return torch.from_numpy(features(Guidance(colour.numpy(), depth.float().numpy()), size, size))
+    out = features(Guidance(colour.numpy(), depth.float().numpy()), size, size)
+    if channels > FEATURES:
+        H, W = data.depth.shape[-2:]
+        c2w, fov = data.c2w.reshape(-1, 4, 4), data.fov_deg.reshape(-1)
+        depth = data.depth.flatten(0, 1)
+        pos = np.stack([position(depth[i].float().numpy(), c2w[i], fov[i], W, H, (top, left, size))
+                        for i in index.tolist()])
+        out = np.concatenate([out, pos], 1)
+    return torch.from_numpy(out)
 
 
 def split(data_root: str | Path, holdout: int) -> tuple[int, int]:
