@@ -21,6 +21,7 @@ each frequency), so far surfaces get smooth features instead of aliased ones, as
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,7 +31,7 @@ from runtime.camera import intrinsics
 BUFFERS = ("colour", "depth", "ids")
 DEPTH_SCALE = 4.0  # world units over which the model's nearness feature exp(-depth / DEPTH_SCALE) falls by e
 FEATURES = 5  # channels of `features`: colour (3), nearness (1), present (1)
-POSITION_FREQS = (1.0, 2.0, 4.0, 8.0, 16.0)  # cycles per world unit (the maze's cell; its bricks: 4 x 8 a face)
+POSITION_FREQS = (1.0, 2.0, 4.0, 8.0, 16.0)  # cycles per world unit, doubling (the maze's cell; bricks 4 x 8 a face)
 POSITION = 3 + 6 * len(POSITION_FREQS)  # channels of `position`: normal (3), sin and cos of x, y, z per frequency
 
 
@@ -91,29 +92,39 @@ def position(depth: np.ndarray | None, c2w: np.ndarray | None, fov_deg: float, w
     if depth is None or c2w is None:
         return out
     d = resize(np.asarray(depth, np.float32), width, height, 2)[rows.start : rows.stop, cols.start : cols.stop]
-    d = d.astype(np.float64)
     hit = np.isfinite(d) & (d > 0)
-    fx, fy, cx, cy = intrinsics(width, height, fov_deg)
-    v, u = np.mgrid[rows.start : rows.stop, cols.start : cols.stop] + 0.5
-    ray = np.stack([(u - cx) / fx, (v - cy) / fy, np.ones_like(u)], -1)  # (H, W, 3) camera space
-    ray = ray @ np.asarray(c2w, np.float64)[:3, :3].T
-    ray /= np.linalg.norm(ray, axis=-1, keepdims=True)
-    p = np.asarray(c2w, np.float64)[:3, 3] + ray * np.where(hit, d, 0.0)[..., None]  # (H, W, 3) world
-    normal = np.cross(np.gradient(p, axis=1), np.gradient(p, axis=0))
-    normal /= np.maximum(np.linalg.norm(normal, axis=-1, keepdims=True), 1e-12)
-    facing = np.sum(normal * ray, -1, keepdims=True)
-    normal *= -np.sign(facing + 1e-12)  # towards the eye
-    footprint = np.where(hit, d, 0.0) / fy / np.maximum(np.abs(facing[..., 0]), 0.1)  # (H, W) world units
+    d = np.where(hit, d, np.float32(0.0))
+    c2w = np.asarray(c2w, np.float64)
+    ray = _rays(width, height, fov_deg, rows.start, rows.stop, cols.start, cols.stop) @ c2w[:3, :3].T.astype(np.float32)
+    ray /= np.linalg.norm(ray, axis=-1, keepdims=True)  # (h, w, 3) unit, world axes
+    local = ray * d[..., None]  # (h, w, 3) from the eye; the eye's own place enters the phase in float64 below
+    normal = np.cross(np.gradient(local, axis=1), np.gradient(local, axis=0))
+    normal /= np.maximum(np.linalg.norm(normal, axis=-1, keepdims=True), np.float32(1e-12))
+    facing = np.sum(normal * ray, -1)
+    normal *= -np.sign(facing + np.float32(1e-12))[..., None]  # towards the eye
+    fy = intrinsics(width, height, fov_deg)[1]
+    footprint = d / np.float32(fy) / np.maximum(np.abs(facing), np.float32(0.1))  # (h, w) world units
     out[:3] = np.moveaxis(normal, -1, 0)
-    k = 3
-    for f in POSITION_FREQS:
-        damp = np.exp(-2.0 * (np.pi * f * footprint) ** 2)
-        for axis in range(3):
-            phase = 2.0 * np.pi * f * p[..., axis]
-            out[k], out[k + 1] = np.sin(phase) * damp, np.cos(phase) * damp
-            k += 2
+    # sin and cos at the lowest frequency from the fractional world coordinate (float64: engines' worlds are
+    # large), the others by doubling the angle (the frequencies are successive powers of two)
+    frac = (np.moveaxis(local, -1, 0) + (c2w[:3, 3] % 1.0)[:, None, None]) % 1.0  # (3, h, w)
+    angle = (2.0 * np.pi * POSITION_FREQS[0] * frac).astype(np.float32)
+    sin, cos = np.sin(angle), np.cos(angle)
+    for i, f in enumerate(POSITION_FREQS):
+        if i:
+            sin, cos = 2 * sin * cos, 1 - 2 * sin * sin
+        damp = np.exp(np.float32(-2.0 * (np.pi * f) ** 2) * footprint * footprint)
+        out[3 + 6 * i : 9 + 6 * i : 2], out[4 + 6 * i : 9 + 6 * i : 2] = sin * damp, cos * damp
     out *= hit
     return out
+
+
+@functools.lru_cache(maxsize=16)
+def _rays(width: int, height: int, fov_deg: float, r0: int, r1: int, c0: int, c1: int) -> np.ndarray:
+    """(r1 - r0, c1 - c0, 3) float32 camera-space directions (z = 1) of a window of a view's pixel centres."""
+    fx, fy, cx, cy = intrinsics(width, height, fov_deg)
+    v, u = np.mgrid[r0:r1, c0:c1] + 0.5
+    return np.stack([(u - cx) / fx, (v - cy) / fy, np.ones_like(u)], -1).astype(np.float32)
 
 
 def resize(buf: np.ndarray, width: int, height: int, axis: int) -> np.ndarray:
