@@ -10,8 +10,8 @@
 - the daemon's peak resident memory;
 - the machine: CPU model, threads, torch's kernel level and the instruction sets that matter (runtime/machine.py).
 A world that offers guidance (protocol 1.3) gets it with every input, as an engine would send it: the colour and
-depth buffers of a walk through an unseen maze level at the offered full size (encoding, transport, decoding
-and the model's guidance paths are all in the figures).
+depth buffers of a walk through an unseen maze level at the offered full size, with the camera pose (encoding,
+transport, decoding and the model's guidance paths, position features included, are all in the figures).
 Run it under ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 to see an AVX-512 machine's AVX2 kernels (an
 approximation of an AVX2-only CPU, not a substitute: the report says the cap was set).
 """
@@ -30,6 +30,7 @@ from bridge.client.client import Client
 from bridge.client.launch import DaemonProcess
 from bridge.protocol import guidance as protocol_guidance
 from bridge.server.worlds import model_path
+from bridge.tools.rollout import wire_pose
 from runtime.eval.bench import scripted_action
 from runtime.machine import describe
 
@@ -45,8 +46,8 @@ GUIDANCE_FRAMES = 32  # distinct guidance frames a bench cycles through
 
 
 def guidance_frames(offer: dict | None) -> list:
-    """Guidance an engine would send for the offered full size: colour and depth of a scripted walk through an
-    unseen maze level; [] when the world takes none."""
+    """Guidance an engine would send for the offered full size, with the camera pose it was rendered from: (colour
+    and depth, wire pose) of a scripted walk through an unseen maze level; [] when the world takes none."""
     if not offer:
         return []
     from runtime.maze.world import MazeWorld
@@ -58,13 +59,14 @@ def guidance_frames(offer: dict | None) -> list:
     for i in range(GUIDANCE_FRAMES):
         pose = maze.step({"bench": scripted_action(i)})["bench"].pose
         g = maze.renderer.guidance(pose, w, h, maze.fov_deg)
-        out.append(protocol_guidance.encode(colour=g.colour, depth=g.depth))
+        out.append((protocol_guidance.encode(colour=g.colour, depth=g.depth), wire_pose(pose)))
     return out
 
 
 def _send(c: Client, i: int, guidance: list) -> None:
     a = scripted_action(i)
-    c.send_input(a.move, a.look, guidance=guidance[i % len(guidance)] if guidance else None)
+    g, pose = guidance[i % len(guidance)] if guidance else (None, None)
+    c.send_input(a.move, a.look, pose=pose, guidance=g)
 
 
 def drive(address: str, frames: int, width: int, height: int, fmt: str, progress=None) -> dict:
