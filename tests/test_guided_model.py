@@ -79,6 +79,19 @@ def test_configs_written_before_guidance_load_unguided() -> None:
     cfg = read_config(ROOT / "models/default/config.yaml")
     assert cfg.dit.guidance == 0 and cfg.autoencoder.guidance == 0
     assert read_config(ROOT / "runtime/configs/guided.yaml").dit.guidance == FEATURES
+    assert cfg.autoencoder.look == 0 and read_config(ROOT / "models/guided-memory/config.yaml").autoencoder.look == 0
+
+
+def test_shipped_guided_model_is_its_recipe() -> None:
+    """models/guided has the architecture of runtime/configs/guided_look.yaml: a decoder with a look code that
+    reads the guidance and the position features, a transformer that reads the guidance."""
+    recipe = read_config(ROOT / "runtime/configs/guided_look.yaml")
+    shipped = read_config(ROOT / "models/guided/config.yaml")
+    assert shipped.autoencoder.guidance == FEATURES + POSITION and shipped.autoencoder.look > 0
+    assert shipped.dit.guidance == FEATURES
+    for part in ("autoencoder", "dit"):
+        a, b = ({k: v for k, v in getattr(c, part).__dict__.items() if k != "latent_scale"} for c in (recipe, shipped))
+        assert a == b
 
 
 @torch.no_grad()
