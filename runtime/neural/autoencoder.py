@@ -130,8 +130,8 @@ class LookEncoder(nn.Module):
 
 
 class Decoder(nn.Module):
-    """(B, C, h, w) unscaled latents [+ (B, G, h*d, w*d) guidance features] -> (B, 3, h*d, w*d), roughly in
-    [-1, 1] (clamp before display)."""
+    """(B, C, h, w) unscaled latents [+ (B, G, h*d, w*d) guidance features] [+ (B, look) look codes] ->
+    (B, 3, h*d, w*d), roughly in [-1, 1] (clamp before display)."""
 
     def __init__(self, cfg: AutoencoderConfig):
         super().__init__()
@@ -164,8 +164,8 @@ class Decoder(nn.Module):
                 look: torch.Tensor | None = None) -> torch.Tensor:
         if not (self.guidance or self.look):
             return self.layers(z)
-        d = 2 ** (len(self._inject) - 1)
         if self.guidance and guidance is None:
+            d = 2 ** (len(self._inject) - 1)
             guidance = z.new_zeros(z.shape[0], self.guidance, z.shape[2] * d, z.shape[3] * d)
         feats = iter(zip(self.pyramid(guidance.to(z.dtype)), self.guide_in)) if self.guidance else None
         films = iter(self.look_in) if self.look and look is not None else None
