@@ -58,12 +58,16 @@ levels = list(range(int(a), int(b or a) + 1))
 world = load_world(args.world, steps=args.steps)
 with tempfile.TemporaryDirectory() as tmp:
     trajs = trajectories(Path(tmp), levels, args.frames, 128, world.fov_deg)
-made = rollout(world, trajs, guided=True)
-pred = np.concatenate(made)
-truth = np.concatenate([tr.frames[1:] for tr in trajs])
-ids = np.concatenate([np.stack([x.guidance.ids for x in tr.actions[1:]]) for tr in trajs])
-half = len(trajs[0].frames[1:]) // 2
-late = (np.concatenate([x[half:] for x in np.split(y, len(trajs))]) for y in (pred, truth, ids))
+made = rollout(world, trajs, guided=True)  # made[k][t - 1] is frame t of walk k
+walks = [(m, tr.frames[1:], np.stack([x.guidance.ids for x in tr.actions[1:]])) for m, tr in zip(made, trajs)]
+half = len(made[0]) // 2
+
+
+def joined(start: int) -> list[np.ndarray]:
+    """pred, truth, ids of every walk from frame `start` on, concatenated."""
+    return [np.concatenate([w[k][start:] for w in walks]) for k in range(3)]
+
+
 out = {"world": args.world, "levels": levels, "frames": args.frames, "steps": len(world.schedule) - 1,
-       "all": breakdown(pred, truth, ids), "second_half": breakdown(*late)}
+       "all": breakdown(*joined(0)), "second_half": breakdown(*joined(half))}
 print(json.dumps(out))

@@ -86,16 +86,16 @@ def position(depth: np.ndarray | None, c2w: np.ndarray | None, fov_deg: float, w
     sin(2 pi k c) and cos(2 pi k c), times exp(-2 (pi k s)^2) for a pixel footprint of s world units on the
     surface. All zeros where there is no surface, and for a view without depth or pose. crop (top, left, size):
     only that square window of the view, (POSITION, size, size) (training crops)."""
-    top, left, size = crop or (0, 0, 0)
-    rows, cols = (range(top, top + size), range(left, left + size)) if crop else (range(height), range(width))
-    out = np.zeros((POSITION, len(rows), len(cols)), np.float32)
+    r0, c0, size = crop or (0, 0, 0)
+    r1, c1 = (r0 + size, c0 + size) if crop else (height, width)
+    out = np.zeros((POSITION, r1 - r0, c1 - c0), np.float32)
     if depth is None or c2w is None:
         return out
-    d = resize(np.asarray(depth, np.float32), width, height, 2)[rows.start : rows.stop, cols.start : cols.stop]
+    d = resize(np.asarray(depth, np.float32), width, height, 2)[r0:r1, c0:c1]
     hit = np.isfinite(d) & (d > 0)
     d = np.where(hit, d, np.float32(0.0))
     c2w = np.asarray(c2w, np.float64)
-    ray = _rays(width, height, fov_deg, rows.start, rows.stop, cols.start, cols.stop) @ c2w[:3, :3].T.astype(np.float32)
+    ray = _rays(width, height, fov_deg, r0, r1, c0, c1) @ c2w[:3, :3].T.astype(np.float32)
     ray /= np.linalg.norm(ray, axis=-1, keepdims=True)  # (h, w, 3) unit, world axes
     local = ray * d[..., None]  # (h, w, 3) from the eye; the eye's own place enters the phase in float64 below
     normal = np.cross(np.gradient(local, axis=1), np.gradient(local, axis=0))

@@ -17,6 +17,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bridge.server.worlds import load_world  # noqa: E402
 from runtime.eval.guided import rollout, trajectories  # noqa: E402
 
+
+def join(images: list[np.ndarray], gap: int, axis: int) -> np.ndarray:
+    """Images side by side (axis 1) or stacked (axis 0) with white strips of `gap` pixels between them."""
+    shape = list(images[0].shape)
+    shape[axis] = gap
+    strip = np.full(shape, 255, np.uint8)
+    return np.concatenate([x for image in images for x in (strip, image)][1:], axis)
+
+
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 parser.add_argument("--world", default="guided", help="a guided model: 'guided' or a model directory")
 parser.add_argument("--levels", default="1000,1002,1005", help="held-out level seeds, one row each")
@@ -30,14 +39,10 @@ world = load_world(args.world)
 with tempfile.TemporaryDirectory() as tmp:
     trajs = trajectories(Path(tmp), levels, max(shown) + 1, 128, world.fov_deg)
 made = rollout(world, trajs, guided=True)  # made[k][t - 1] is frame t
-gap = np.full((128, 4, 3), 255, np.uint8)
-rows = []
-for tr, frames in zip(trajs, made):
-    cells = []
-    for t in shown:
-        cells += [tr.actions[t].guidance.colour, frames[t - 1], tr.frames[t], np.full((128, 12, 3), 255, np.uint8)]
-    rows.append(np.concatenate([c if c.shape[1] != 128 else np.concatenate([c, gap], 1) for c in cells[:-1]], 1))
-image = np.concatenate([np.concatenate([r, np.full((8, r.shape[1], 3), 255, np.uint8)]) for r in rows])[:-8]
+
+rows = [join([join([tr.actions[t].guidance.colour, frames[t - 1], tr.frames[t]], 2, 1) for t in shown], 8, 1)
+        for tr, frames in zip(trajs, made)]
+image = join(rows, 8, 0)
 args.out.parent.mkdir(parents=True, exist_ok=True)
 Image.fromarray(image).save(args.out, optimize=True)
 print(args.out, image.shape)
