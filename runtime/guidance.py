@@ -15,8 +15,9 @@ A buffer may be absent (None); a guided world says which ones it reads (World.gu
 A model reads them as `features` (colour, nearness, present). A decoder may also read `position`: where each
 pixel's surface is in the world, from the depth and the engine's camera pose, as sines and cosines of the world
 coordinates at a few frequencies (the phase of every texture that is fixed to the world: brick courses, tiles)
-and the surface normal. They are filtered to the pixel's footprint (a Gaussian of the footprint's width damps
-each frequency), so far surfaces get smooth features instead of aliased ones, as a mip-mapped texture would.
+and the surface normal (for the sky: the ray's direction). They are filtered to the pixel's footprint (a
+Gaussian of the footprint's width damps each frequency), so far surfaces get smooth features instead of aliased
+ones, as a mip-mapped texture would.
 """
 
 from __future__ import annotations
@@ -84,7 +85,8 @@ def position(depth: np.ndarray | None, c2w: np.ndarray | None, fov_deg: float, w
     fraction of the size: repeated up) and (4, 4) camera-to-world (OpenCV axes, the protocol's canonical world):
     the surface normal facing the eye (3), then for each of x, y, z and each frequency k of POSITION_FREQS
     sin(2 pi k c) and cos(2 pi k c), times exp(-2 (pi k s)^2) for a pixel footprint of s world units on the
-    surface. All zeros where there is no surface, and for a view without depth or pose. crop (top, left, size):
+    surface. Where there is no surface (sky) the first three are the ray's direction instead (what a sky looks
+    like depends on it) and the rest zero; all zeros for a view without depth or pose. crop (top, left, size):
     only that square window of the view, (POSITION, size, size) (training crops)."""
     r0, c0, size = crop or (0, 0, 0)
     r1, c1 = (r0 + size, c0 + size) if crop else (height, width)
@@ -116,6 +118,7 @@ def position(depth: np.ndarray | None, c2w: np.ndarray | None, fov_deg: float, w
         damp = np.exp(np.float32(-2.0 * (np.pi * f) ** 2) * footprint * footprint)
         out[3 + 6 * i : 9 + 6 * i : 2], out[4 + 6 * i : 9 + 6 * i : 2] = sin * damp, cos * damp
     out *= hit
+    out[:3] += np.moveaxis(ray, -1, 0) * ~hit
     return out
 
 

@@ -16,6 +16,7 @@ from guided_tiny import tiny_guided_config
 from runtime.camera import c2w_from_yaw_pitch
 from runtime.eval.guided import evaluate_guided, scores
 from runtime.guidance import FEATURES, POSITION, Guidance, features, nearness, position
+from runtime.maze.render import FLOOR, SKY, WALL
 from runtime.neural.checkpoint import build_models, init_checkpoint, load_checkpoint, read_config, save_checkpoint
 from runtime.neural.dit import DiT, DiTConfig
 from runtime.neural.generate import generate_cached, generate_recompute
@@ -59,14 +60,17 @@ def test_position_features_place_the_maze_surfaces_in_the_world() -> None:
     g = maze.renderer.guidance(pose, 64, 64, 60.0)
     f = position(g.depth, pose, 60.0, 64, 64)
     assert f.shape == (POSITION, 64, 64) and f.dtype == np.float32
-    floor, wall, sky = g.ids == 1, g.ids >= 3, g.ids == 0
+    kind = maze.renderer.surfaces(pose, 64, 64, 60.0).kind
+    floor, wall, sky = kind == FLOOR, kind == WALL, kind == SKY
     assert floor.any() and wall.any() and sky.any()
     phase = [np.arctan2(f[3 + 2 * a], f[4 + 2 * a]) / (2 * np.pi) % 1.0 for a in range(3)]  # 1 cycle per unit
     near_int = [np.minimum(p, 1 - p) for p in phase]
     assert np.percentile(near_int[1][floor], 99) < 1e-3  # the floor is the plane y = 0
     assert np.percentile(np.minimum(near_int[0], near_int[2])[wall], 99) < 1e-3  # walls: integer x or z
     assert np.abs(f[:3, floor].mean(1) - [0, -1, 0]).max() < 0.05  # normal towards the eye (y down)
-    assert not f[:, sky].any()
+    rays = f[:3, sky].T  # the sky gets its ray's direction: up (y < 0) from an eye that looks up at it
+    assert np.allclose(np.linalg.norm(rays, axis=1), 1, atol=1e-5) and (rays[:, 1] < 0).all()
+    assert not f[3:, sky].any()
     near, far = g.depth < 0.5, np.isfinite(g.depth) & (g.depth > 1.4)  # the highest frequency is damped on
     assert near.any() and far.any()  # far surfaces, as a mip-map would
     assert np.abs(f[-2:, far]).mean() < 0.5 * np.abs(f[-2:, near]).mean()

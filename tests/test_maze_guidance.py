@@ -15,6 +15,7 @@ from runtime.maze.render import (
     GUIDANCE_NAMES,
     ID_FLOOR,
     ID_MATERIAL0,
+    ID_ROOM_FLOOR0,
     ID_SKY,
     ID_WALL_TOP,
     SKY,
@@ -23,6 +24,7 @@ from runtime.maze.render import (
     MazeRenderer,
     MazeTextures,
     default_look,
+    floor_styles,
     varied_look,
 )
 from runtime.maze.world import MazeWorld
@@ -106,11 +108,12 @@ def test_default_look_is_bit_exact(level_seed: int) -> None:
 
 
 def test_id_table() -> None:
-    assert len(GUIDANCE_NAMES) == 3 + N_BRICK + len(LANDMARK_KINDS)
+    assert len(GUIDANCE_NAMES) == 3 + N_BRICK + len(LANDMARK_KINDS) + 3
     named = (GUIDANCE_NAMES[ID_SKY], GUIDANCE_NAMES[ID_FLOOR], GUIDANCE_NAMES[ID_WALL_TOP])
     assert named == ("sky", "floor", "wall_top")
     assert GUIDANCE_NAMES[ID_MATERIAL0 : ID_MATERIAL0 + N_BRICK] == tuple(f"brick_{k}" for k in range(N_BRICK))
-    assert GUIDANCE_NAMES[ID_MATERIAL0 + N_BRICK :] == LANDMARK_KINDS
+    assert GUIDANCE_NAMES[ID_MATERIAL0 + N_BRICK : ID_ROOM_FLOOR0] == LANDMARK_KINDS
+    assert GUIDANCE_NAMES[ID_ROOM_FLOOR0:] == ("floor_marble", "floor_planks", "floor_terracotta")
 
 
 def test_flat_colours_are_each_levels_own() -> None:
@@ -123,6 +126,37 @@ def test_flat_colours_are_each_levels_own() -> None:
     tex = MazeTextures.build(a.level, a.look)
     assert np.array_equal(tex.albedo, a.textures.albedo)  # from the level alone
     assert np.allclose(a.textures.albedo[ID_SKY], np.round(a.look.horizon * 255), atol=1)
+
+
+def test_floor_ids_and_colours_are_each_floors_own() -> None:
+    """Every floor pixel's id is its cell's floor (corridor stone or its room's style), and that id's flat colour
+    is what the floor looks like where one can see it: the mean of the rendered floor next to the eye, fog
+    taken out, not darkened by the texels under the walls."""
+    renderer = MazeRenderer(MazeLevel(1003, style="varied"))
+    level, seen = renderer.level, {}
+    for pose in varied_poses(level, 64, 3):
+        g = renderer.guidance(pose, 64, 48, 70.0)
+        frame = renderer.render(pose, 64, 48, 70.0).astype(np.float64)
+        rays = renderer.rays(64, 48, 70.0)
+        w = (pose[:3, :3] @ np.stack([rays.a, rays.b, np.ones_like(rays.a)])).reshape(3, 48, 64)
+        s = -pose[1, 3] / w[1]  # where each pixel's ray meets the floor plane y = 0, to check the cell's style
+        x, z = pose[0, 3] + s * w[0], pose[2, 3] + s * w[2]
+        for k in np.unique(g.ids):
+            if k != ID_FLOOR and k < ID_ROOM_FLOOR0:
+                continue
+            on = (g.ids == k) & (g.depth < 1.5)
+            if not on.any():
+                continue
+            style = floor_styles(level)[np.clip(x[on].astype(int), 0, level.size - 1),
+                                        np.clip(z[on].astype(int), 0, level.size - 1)]
+            assert (style == (0 if k == ID_FLOOR else k - ID_ROOM_FLOOR0 + 1)).mean() > 0.98
+            fog = 1.0 - np.exp(-renderer.textures.fog_density * g.depth[on])[:, None]  # as render applies it
+            seen.setdefault(int(k), []).append((frame[on] - fog * renderer.textures.fog) / (1.0 - fog))
+    assert len(seen) >= 3  # the corridor and at least two room styles
+    for k, px in seen.items():
+        rendered = np.concatenate(px).mean(0)
+        assert np.abs(rendered - renderer.textures.albedo[k]).max() < 12, (GUIDANCE_NAMES[k], rendered)
+    assert np.ptp(renderer.textures.albedo[list(seen)].astype(int), axis=0).max() > 40  # floors differ
 
 
 def test_guidance_shapes_and_dtypes(renderer: MazeRenderer) -> None:
@@ -146,11 +180,13 @@ def test_guidance_agrees_with_surfaces(renderer: MazeRenderer) -> None:
         surf = renderer.surfaces(pose, 48, 40, 70.0)
         g = renderer.guidance(pose, 48, 40, 70.0)
         expect = np.select(
-            [surf.kind == SKY, surf.kind == FLOOR, surf.kind == WALL_TOP, surf.kind == WALL],
-            [ID_SKY, ID_FLOOR, ID_WALL_TOP, ID_MATERIAL0 + surf.material.astype(np.int64)],
+            [surf.kind == SKY, surf.kind == WALL_TOP, surf.kind == WALL],
+            [ID_SKY, ID_WALL_TOP, ID_MATERIAL0 + surf.material.astype(np.int64)],
             -1,
         )
-        assert np.array_equal(g.ids, expect)
+        floor = surf.kind == FLOOR
+        assert np.array_equal(g.ids[~floor], expect[~floor])
+        assert np.isin(g.ids[floor], [ID_FLOOR, ID_ROOM_FLOOR0, ID_ROOM_FLOOR0 + 1, ID_ROOM_FLOOR0 + 2]).all()
         assert np.array_equal(g.depth, surf.depth)  # inf for sky on both sides
         assert np.isinf(g.depth[g.ids == ID_SKY]).all() and np.isfinite(g.depth[g.ids != ID_SKY]).all()
         assert (g.depth[g.ids != ID_SKY] > 0).all()

@@ -24,17 +24,19 @@ geometry as Surfaces), computed only when asked, so render is not slowed:
     ids     (H, W) uint16   semantic id per pixel, table below (GUIDANCE_NAMES[id] names it)
     colour  (H, W, 3) uint8   the level's flat colour per id (MazeTextures.albedo[ids]): what an engine's
                             unlit, untextured render of its materials shows: each material's mean texture
-                            colour in this level's look (light included), the floor's, and the sky's horizon
-                            colour (the engine's clear colour); no fog, no shading
+                            colour in this level's look (light included), each floor's over the cells one
+                            can see (not under walls), and the sky's horizon colour (the engine's clear
+                            colour); no fog, no shading
     depth   (H, W) float32  distance from the eye along the pixel's ray (not the z-depth); inf for sky
 
     id          what
     0           sky (also rays that leave the level)
-    1           floor (corridors and rooms alike)
+    1           corridor floor (stone tiles)
     2           wall top (seen from above the walls)
     3 .. 10     wall side of brick material 0 .. N_BRICK - 1   (id = 3 + MazeLevel.material)
     11 .. 16    wall side of a landmark, LANDMARK_KINDS order: red_banner, blue_door, gold_panel,
                 green_vines, purple_mosaic, orange_lamp        (id = 3 + MazeLevel.material)
+    17 .. 19    room floor: floor_marble, floor_planks, floor_terracotta   (id = 17 + Room.style)
 """
 
 from __future__ import annotations
@@ -60,10 +62,18 @@ MAX_BINS = 8192
 CHUNK_PIXELS = 1 << 15
 SKY, FLOOR, WALL, WALL_TOP = 0, 1, 2, 3  # what a pixel sees (Surfaces.kind)
 
-# Guidance ids (see the module docstring): sky, floor, wall top, then one per wall material.
+# Guidance ids (see the module docstring): sky, corridor floor, wall top, one per wall material, then one per room
+# floor style (Room.style).
 ID_SKY, ID_FLOOR, ID_WALL_TOP = 0, 1, 2
 ID_MATERIAL0 = 3  # id of wall material m is ID_MATERIAL0 + m
-GUIDANCE_NAMES = ("sky", "floor", "wall_top") + tuple(f"brick_{k}" for k in range(N_BRICK)) + LANDMARK_KINDS
+ROOM_FLOORS = ("marble", "planks", "terracotta")  # Room.style order (_floor)
+ID_ROOM_FLOOR0 = ID_MATERIAL0 + N_BRICK + len(LANDMARK_KINDS)  # id of room floor style k is ID_ROOM_FLOOR0 + k
+GUIDANCE_NAMES = (
+    ("sky", "floor", "wall_top")
+    + tuple(f"brick_{k}" for k in range(N_BRICK))
+    + LANDMARK_KINDS
+    + tuple(f"floor_{f}" for f in ROOM_FLOORS)
+)
 
 # Faces by the direction the ray travelled when it hit them: 0 = +x (west face), 1 = -x, 2 = +z (south), 3 = -z.
 _FACE_NORMAL = np.array([[-1.0, 0.0], [1.0, 0.0], [0.0, -1.0], [0.0, 1.0]])
@@ -289,6 +299,22 @@ def _floor(level: MazeLevel, rng: np.random.Generator) -> np.ndarray:
     return img
 
 
+def floor_styles(level: MazeLevel) -> np.ndarray:
+    """(n, n) int per cell [i, j]: 0 corridor, 1 + Room.style in a room (the floor styles of _floor)."""
+    style = np.array([0] + [1 + room.style for room in level.rooms])
+    return style[level.room_id + 1]
+
+
+def _floor_means(level: MazeLevel, floor: np.ndarray) -> np.ndarray:
+    """(1 + len(ROOM_FLOORS), 3) mean texel of the corridor floor and of each room floor style, over open cells
+    (a style no room has gets the mean of all open floor)."""
+    n, t = level.size, FLOOR_TEX
+    cells = floor.reshape(n, t, n, t, 3).mean((1, 3)).transpose(1, 0, 2)  # (n, n, 3) as [i, j] = [x, z]
+    style, open_ = floor_styles(level), ~level.solid
+    means = [cells[open_ & (style == k)] for k in range(1 + len(ROOM_FLOORS))]
+    return np.stack([m.mean(0) if len(m) else cells[open_].mean(0) for m in means])
+
+
 def _sky(look: MazeLook) -> tuple[np.ndarray, np.ndarray]:
     """(SKY_H, SKY_W, 3) panorama (columns = azimuth from north clockwise, rows = sin(elevation) from 1 down to
     SKY_SIN_MIN) and the fog colour, which is its horizon colour so distant walls fade into the sky."""
@@ -417,8 +443,9 @@ class MazeTextures:
     sky_base: int
     fog: np.ndarray  # (3,) float32 fog colour in 0..255
     face_shade: np.ndarray  # (4,) float32 sun shading per face direction
-    # (len(GUIDANCE_NAMES), 3) uint8 flat colour per guidance id: sky (horizon), floor, wall top (the bricks'
-    # mean), then each wall material's mean texel
+    # (len(GUIDANCE_NAMES), 3) uint8 flat colour per guidance id: sky (horizon), corridor floor, wall top (the
+    # bricks' mean), each wall material's mean texel, then each room floor's; a floor's mean is over its open
+    # cells only (the texels under walls are dark and never seen)
     albedo: np.ndarray
     fog_density: float = FOG_DENSITY  # per unit of distance
 
@@ -451,7 +478,8 @@ class MazeTextures:
         lit = 0.68 + 0.32 * np.clip(_FACE_NORMAL @ sun, 0, None)
         face_shade = lit * np.array([0.93, 0.93, 1.0, 1.0])  # x faces a touch darker: corners always read
         means = [np.clip(w, 0, 1).mean((0, 1)) for w in walls]
-        albedo = np.stack([look.horizon, np.clip(floor, 0, 1).mean((0, 1)), np.mean(means[:N_BRICK], 0), *means])
+        floors = _floor_means(level, np.clip(floor, 0, 1))
+        albedo = np.stack([look.horizon, floors[0], np.mean(means[:N_BRICK], 0), *means, *floors[1:]])
         return cls(
             atlas=np.concatenate(chunks),
             wall_base=np.array(wall_base, dtype=np.int32),
@@ -668,6 +696,10 @@ class MazeRenderer:
         self.look = look_of(level) if look is None else look
         self.textures = MazeTextures.build(level, self.look)
         self._solid = level.solid
+        # (n, n) guidance id of a hit in cell [i, j]: its wall material's if solid, else its floor's
+        style = floor_styles(level)
+        floor_id = np.where(style == 0, ID_FLOOR, ID_ROOM_FLOOR0 - 1 + style)
+        self._cell_ids = np.where(level.solid, ID_MATERIAL0 + level.material, floor_id)
         self._material = np.maximum(level.material, 0).astype(np.int32)  # free cells never shade a wall
         self._rays: dict[tuple[int, int, float], PixelRays] = {}
 
@@ -710,7 +742,8 @@ class MazeRenderer:
         and tests. Slower than render (a few ms at 128x128)."""
         c2w = _check_c2w(np.asarray(c2w)[None])[0]
         rays = self.rays(width, height, fov_deg)
-        kind, depth, material = self._trace(c2w, rays)
+        kind, depth, ids = self._trace(c2w, rays)
+        material = np.where(kind >= WALL, ids.astype(np.int16) - ID_MATERIAL0, -1).astype(np.int16)
         shape = (rays.height, rays.width)
         return Surfaces(kind.reshape(shape), depth.reshape(shape), material.reshape(shape))
 
@@ -729,22 +762,17 @@ class MazeRenderer:
         ids = np.empty((nv, npx), dtype=np.uint16)
         depth = np.empty((nv, npx), dtype=np.float32)
         for b in range(nv):
-            kind, depth[b], material = self._trace(c2w[b], rays)
-            ids[b] = np.where(
-                kind == SKY,
-                ID_SKY,
-                np.where(kind == FLOOR, ID_FLOOR, np.where(kind == WALL_TOP, ID_WALL_TOP, ID_MATERIAL0 + material)),
-            )
+            _, depth[b], ids[b] = self._trace(c2w[b], rays)
         shape = (nv, rays.height, rays.width)
         return Guidance(self.textures.albedo[ids].reshape(shape + (3,)), depth.reshape(shape), ids.reshape(shape))
 
     def _trace(self, c2w: np.ndarray, rays: PixelRays) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Exact per-pixel (kind int8, depth float32, material int16) of one checked (4, 4) pose, flat (P,)."""
+        """Exact per-pixel (kind int8, depth float32, guidance id uint16) of one checked (4, 4) pose, flat (P,)."""
         w = c2w[:3, :3] @ np.stack([rays.a, rays.b, np.ones_like(rays.a)]).astype(np.float64)  # (3, P)
         kind, s, _, ci, cj = _trace_reference(self._solid, c2w[:3, 3], w)
-        material = np.where(kind >= WALL, self.level.material[ci, cj], -1).astype(np.int16)
+        ids = np.where(kind == SKY, ID_SKY, np.where(kind == WALL_TOP, ID_WALL_TOP, self._cell_ids[ci, cj]))
         depth = np.where(kind != SKY, s * rays.norm, np.inf).astype(np.float32)
-        return kind, depth, material
+        return kind, depth, ids.astype(np.uint16)
 
     # -- eye between floor and wall top, inside the grid: angle bins ---------------------------------------------
 
