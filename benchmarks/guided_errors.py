@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bridge.server.worlds import load_world  # noqa: E402
 from runtime.eval.guided import rollout, trajectories  # noqa: E402
-from runtime.maze.render import ID_FLOOR, ID_MATERIAL0, ID_ROOM_FLOOR0, ID_SKY  # noqa: E402
+from runtime.maze.render import FLOOR_IDS, ID_MATERIAL0, ID_SKY  # noqa: E402
 
 
 def psnr_of(mse: float) -> float:
@@ -30,7 +30,7 @@ def breakdown(pred: np.ndarray, truth: np.ndarray, ids: np.ndarray) -> dict:
     per kind and frame."""
     err = pred.astype(np.float32) - truth.astype(np.float32)
     total = float((err**2).sum())
-    floor = (ids == ID_FLOOR) | (ids >= ID_ROOM_FLOOR0)
+    floor = np.isin(ids, FLOOR_IDS)
     kinds = {"sky": ids == ID_SKY, "floor": floor, "walls": (ids >= ID_MATERIAL0) & ~floor}
     report: dict = {"psnr": psnr_of(total / err.size), "kinds": {}}
     constant = 0.0

@@ -12,6 +12,7 @@ from runtime.camera import c2w_from_yaw_pitch
 from runtime.maze.level import LANDMARK_KINDS, N_BRICK, MazeLevel
 from runtime.maze.render import (
     FLOOR,
+    FLOOR_IDS,
     GUIDANCE_NAMES,
     ID_FLOOR,
     ID_MATERIAL0,
@@ -142,14 +143,14 @@ def test_floor_ids_and_colours_are_each_floors_own() -> None:
         s = -pose[1, 3] / w[1]  # where each pixel's ray meets the floor plane y = 0, to check the cell's style
         x, z = pose[0, 3] + s * w[0], pose[2, 3] + s * w[2]
         for k in np.unique(g.ids):
-            if k != ID_FLOOR and k < ID_ROOM_FLOOR0:
+            if k not in FLOOR_IDS:
                 continue
             on = (g.ids == k) & (g.depth < 1.5)
             if not on.any():
                 continue
             style = floor_styles(level)[np.clip(x[on].astype(int), 0, level.size - 1),
                                         np.clip(z[on].astype(int), 0, level.size - 1)]
-            assert (style == (0 if k == ID_FLOOR else k - ID_ROOM_FLOOR0 + 1)).mean() > 0.98
+            assert (FLOOR_IDS[style] == k).mean() > 0.98
             fog = 1.0 - np.exp(-renderer.textures.fog_density * g.depth[on])[:, None]  # as render applies it
             seen.setdefault(int(k), []).append((frame[on] - fog * renderer.textures.fog) / (1.0 - fog))
     assert len(seen) >= 3  # the corridor and at least two room styles
@@ -186,7 +187,7 @@ def test_guidance_agrees_with_surfaces(renderer: MazeRenderer) -> None:
         )
         floor = surf.kind == FLOOR
         assert np.array_equal(g.ids[~floor], expect[~floor])
-        assert np.isin(g.ids[floor], [ID_FLOOR, ID_ROOM_FLOOR0, ID_ROOM_FLOOR0 + 1, ID_ROOM_FLOOR0 + 2]).all()
+        assert np.isin(g.ids[floor], FLOOR_IDS).all()
         assert np.array_equal(g.depth, surf.depth)  # inf for sky on both sides
         assert np.isinf(g.depth[g.ids == ID_SKY]).all() and np.isfinite(g.depth[g.ids != ID_SKY]).all()
         assert (g.depth[g.ids != ID_SKY] > 0).all()

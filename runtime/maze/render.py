@@ -68,6 +68,7 @@ ID_SKY, ID_FLOOR, ID_WALL_TOP = 0, 1, 2
 ID_MATERIAL0 = 3  # id of wall material m is ID_MATERIAL0 + m
 ROOM_FLOORS = ("marble", "planks", "terracotta")  # Room.style order (_floor)
 ID_ROOM_FLOOR0 = ID_MATERIAL0 + N_BRICK + len(LANDMARK_KINDS)  # id of room floor style k is ID_ROOM_FLOOR0 + k
+FLOOR_IDS = np.array([ID_FLOOR] + [ID_ROOM_FLOOR0 + k for k in range(len(ROOM_FLOORS))])  # by floor_styles value
 GUIDANCE_NAMES = (
     ("sky", "floor", "wall_top")
     + tuple(f"brick_{k}" for k in range(N_BRICK))
@@ -697,9 +698,7 @@ class MazeRenderer:
         self.textures = MazeTextures.build(level, self.look)
         self._solid = level.solid
         # (n, n) guidance id of a hit in cell [i, j]: its wall material's if solid, else its floor's
-        style = floor_styles(level)
-        floor_id = np.where(style == 0, ID_FLOOR, ID_ROOM_FLOOR0 - 1 + style)
-        self._cell_ids = np.where(level.solid, ID_MATERIAL0 + level.material, floor_id)
+        self._cell_ids = np.where(level.solid, ID_MATERIAL0 + level.material, FLOOR_IDS[floor_styles(level)])
         self._material = np.maximum(level.material, 0).astype(np.int32)  # free cells never shade a wall
         self._rays: dict[tuple[int, int, float], PixelRays] = {}
 
