@@ -255,6 +255,50 @@ def test_look_decoder_extends_a_guided_model_and_reads_the_start_frame(tmp_path:
     assert stem.shape[1] == FEATURES + POSITION and stem[:, FEATURES:].abs().sum() > 0  # new inputs trained
 
 
+def test_transformer_retrains_from_a_guided_model_with_a_level_mixed_in(tmp_path: Path) -> None:
+    """The third part of the guided recipe (train_guided_tune.yaml): from a trained guided model (init), the
+    transformer trains again, teacher then student, on varied levels with another dataset (level 0) mixed in;
+    the autoencoder is kept. A mixed dataset that does not fit is a clear error before any training."""
+    def generate(out: Path, *args: str, frames: str = "12") -> None:
+        subprocess.run([sys.executable, "-m", "bridge.tools.cli", "data", "generate", *args, "--episodes", "2",
+                        "--frames", frames, "--size", "32", "--out", str(out)],
+                       check=True, capture_output=True, cwd=ROOT, timeout=600)
+
+    data, level0, short, plain = (tmp_path / n for n in ("data", "level0", "short", "plain"))
+    generate(data, "--levels", "1-2", "--style", "varied", "--guidance")
+    generate(level0, "--guidance")
+    generate(short, "--guidance", frames="8")
+    generate(plain)
+    base = tmp_path / "base"
+    init_checkpoint(base, tiny_guided_config(tmp_path), seed=2)
+
+    def train(mix: Path, out: str) -> subprocess.CompletedProcess:
+        cfg = {
+            "model": str(tiny_guided_config(tmp_path)), "data": str(data), "mix": [str(mix)],
+            "out": str(tmp_path / out), "init": str(base), "holdout": 1, "threads": 1,
+            "autoencoder": {"steps": 0}, "decoder": {"steps": 0},
+            "teacher": {"steps": 2, "batch": 2, "warmup": 1, "log_every": 1},
+            "student": {"steps": 1, "batch": 2, "warmup": 1, "log_every": 1, "teacher_steps": 2, "rollout": 4},
+        }
+        (tmp_path / f"{out}.yaml").write_text(yaml.safe_dump(cfg))
+        return subprocess.run([sys.executable, "-m", "bridge.tools.cli", "train", str(tmp_path / f"{out}.yaml")],
+                              capture_output=True, text=True, cwd=ROOT, timeout=600)
+
+    r = train(level0, "run")
+    assert r.returncode == 0, r.stderr[-3000:]
+    logged = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert {r["stage"] for r in logged if "step" in r} == {"teacher", "student"}
+    tuned, before = load_checkpoint(tmp_path / "run" / "model", "cpu"), load_checkpoint(base, "cpu")
+    assert all(torch.equal(a, b) for a, b in zip(tuned.autoencoder.state_dict().values(),
+                                                 before.autoencoder.state_dict().values()))
+    assert not all(torch.equal(a, b) for a, b in zip(tuned.dit.state_dict().values(),
+                                                     before.dit.state_dict().values()))
+    r = train(short, "run2")
+    assert r.returncode != 0 and "same episode length" in r.stderr
+    r = train(plain, "run3")
+    assert r.returncode != 0 and "--guidance" in r.stderr
+
+
 class GuidanceEcho(World):
     """Renders exactly the guidance's flat colour (grey without it): a world whose score the evaluation must see
     depend on guidance."""

@@ -67,6 +67,9 @@ class TrainConfig:
     # default); unlike `init`, every stage trains, the autoencoder too.
     extend: str = ""
     holdout: int = 8  # last episodes of the dataset, never trained on (evaluation)
+    # More datasets (same frame size and episode length) whose episodes all train alongside data's: a level
+    # the model must keep knowing, such as the default model's level 0 for the guided model.
+    mix: list[str] = field(default_factory=list)
     threads: int = 0  # torch CPU threads; 0 = torch's default
     autoencoder: AutoencoderStage = field(default_factory=lambda: AutoencoderStage(steps=3000, batch=32, lr=1e-3))
     teacher: StageConfig = field(default_factory=lambda: StageConfig(steps=6000, batch=16))
@@ -91,6 +94,8 @@ class TrainConfig:
         for key in ("model", "data", "out"):
             if not raw.get(key):
                 raise ValueError(f"{path}: '{key}' is required")
+        if not isinstance(raw.get("mix", []), list):
+            raise ValueError(f"{path}: mix must be a list of dataset directories")
         if raw.get("precision", "bfloat16") not in DTYPES:
             raise ValueError(f"{path}: precision must be one of {list(DTYPES)}")
         return TrainConfig(**raw)

@@ -32,6 +32,7 @@ import torch.nn.functional as F
 import yaml
 
 from runtime.camera import frustum_overlap
+from runtime.data.dataset import Dataset
 from runtime.eval.metrics import psnr
 from runtime.neural.autoencoder import Autoencoder, from_uint8
 from runtime.neural.checkpoint import ModelConfig, build_models, load_checkpoint, read_config
@@ -485,7 +486,9 @@ def run(cfg: TrainConfig, until: str = STAGES[-1], progress=None) -> Path:
     size = (mcfg.frame.width, mcfg.frame.height)
     n_train, n_total = split(cfg.data, cfg.holdout)
     pool = dit.pool_guidance if mcfg.dit.guidance else None
-    train = load_episodes(cfg.data, 0, n_train, mcfg.dit.buttons, pool_guidance=pool).with_rays(dit, size)
+    train = Episodes.cat([load_episodes(cfg.data, 0, n_train, mcfg.dit.buttons, pool_guidance=pool)] + [
+        load_episodes(m, 0, len(Dataset(Path(m))), mcfg.dit.buttons, pool_guidance=pool) for m in cfg.mix
+    ]).with_rays(dit, size)
     held = load_episodes(cfg.data, n_train, n_total, mcfg.dit.buttons, pool_guidance=pool).with_rays(dit, size)
     if tuple(train.frames.shape[-2:]) != (mcfg.frame.height, mcfg.frame.width):
         raise ValueError(

@@ -12,7 +12,7 @@ import math
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -188,6 +188,25 @@ class Episodes:
         """Compute every frame's rays once, outside any autocast (they are conditions, not activations)."""
         self.rays = plucker_rays(self.poses, self.lens, size, dit.grid)
         return self
+
+    @staticmethod
+    def cat(parts: list[Episodes]) -> Episodes:
+        """One set of the episodes of several (all with the same frame size and length, all guided or none)."""
+        if len(parts) == 1:
+            return parts[0]
+        if len({p.frames.shape[1:] for p in parts}) > 1:
+            raise ValueError(f"mixed datasets need the same episode length and frame size, got "
+                             f"{sorted({tuple(p.frames.shape[1:]) for p in parts})} (T, 3, H, W)")
+        joined = {}
+        for f in fields(Episodes):
+            vs = [getattr(p, f.name) for p in parts]
+            if any(v is None for v in vs):
+                if f.name == "colour" and any(v is not None for v in vs):
+                    raise ValueError("mixed datasets must all have guidance buffers, or none")
+                joined[f.name] = None
+            else:
+                joined[f.name] = np.concatenate(vs) if isinstance(vs[0], np.ndarray) else torch.cat(vs)
+        return Episodes(**joined)
 
 
 def load_episodes(
